@@ -1,0 +1,1 @@
+"""Our own dilemma sets, packaged as valuelab.dilemmas (see SCHEMA.md)."""

@@ -1,0 +1,1 @@
+"""Our own survey instruments, packaged as valuelab.surveys (see SCHEMA.md)."""

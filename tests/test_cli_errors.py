@@ -1,0 +1,58 @@
+"""Bad input at the command line: one line that says what is wrong and what to do, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def valuelab(*args, env):
+    return subprocess.run([sys.executable, "-m", "valuelab.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["prefer", "gpt4", "a", "b"], "unknown model spec 'gpt4': it should start with one of"),
+    (["prefer", "openai:gpt-4o", "a", "b"], "missing API key: set the environment variable OPENAI_API_KEY"),
+    (["prefer", "openai:m", "--base-url", "http://127.0.0.1:9/v1", "a", "b"], "is the server running"),
+    (["prefer", "openai:m", "--api-key-env", "NO_SUCH_VAR", "--base-url", "http://127.0.0.1:9/v1", "a", "b"],
+     "set the environment variable NO_SUCH_VAR"),
+    (["prefer", "synthetic:1", "", "b"], "option A is empty"),
+    (["prefer", "synthetic:1", "only one"], "give two outcomes"),
+    (["prefer", "synthetic:x", "a", "b"], "integer seed"),
+    (["prefer", "hf:", "a", "b"], "names no model"),
+])
+def test_bad_input_gives_one_clear_line(args, message, cli_env):
+    out = valuelab(*args, env=cli_env)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("valuelab: error:"), out.stderr
+    assert message in lines[0]
+
+
+def test_bad_pairs_file_names_file_line_and_column(tmp_path, cli_env):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("first,second\nx,y\nz,\n")
+    out = valuelab("prefer", "synthetic:1", "--pairs", str(pairs), env=cli_env)
+    assert out.returncode == 2
+    assert f"{pairs}:3 field 'second': empty outcome text" in out.stderr
+
+
+def test_models_lists_backends(cli_env):
+    out = valuelab("models", env=cli_env)
+    assert out.returncode == 0
+    assert {line.split()[0] for line in out.stdout.splitlines()} == {"smollm2", "hf", "vllm", "openai", "synthetic"}
+    assert out.stdout.splitlines()[0].split()[1] == "yes"  # the embedded model is installed by make test
+
+
+def test_prefer_writes_csv(tmp_path, cli_env):
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("first,second\nx,y\nz,w\n")
+    out = valuelab("prefer", "synthetic:1", "--pairs", str(pairs), "--out", str(tmp_path / "o.csv"), env=cli_env)
+    assert out.returncode == 0, out.stderr
+    import pandas as pd
+
+    frame = pd.read_csv(tmp_path / "o.csv")
+    assert list(frame["first"]) == ["x", "z"] and frame["p_first"].between(0, 1).all()

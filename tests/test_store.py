@@ -1,0 +1,122 @@
+"""The response store: content-addressed keys, reuse, export, and resume after a SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from valuelab.models import ChoiceRequest, load_model
+from valuelab.store import Store, StoredModel, request_key
+
+
+def synthetic_requests(n: int) -> list[ChoiceRequest]:
+    return [ChoiceRequest(f"Pick: A) outcome {i} or B) outcome {i + 1}", (f"outcome {i}", f"outcome {i + 1}"))
+            for i in range(n)]
+
+
+def test_keys_name_the_model_and_every_parameter():
+    ident = {"backend": "hf", "model": "m", "revision": "r1"}
+    base = request_key(ident, "choice", "prompt", {"mode": "logprob"}, 0)
+    assert base == request_key(dict(ident), "choice", "prompt", {"mode": "logprob"}, 0)
+    assert base != request_key({**ident, "model": "other"}, "choice", "prompt", {"mode": "logprob"}, 0)
+    assert base != request_key({**ident, "revision": "r2"}, "choice", "prompt", {"mode": "logprob"}, 0)
+    assert base != request_key(ident, "choice", "prompt ", {"mode": "logprob"}, 0)
+    assert base != request_key(ident, "sample", "prompt", {"mode": "logprob"}, 1)
+
+
+def test_second_run_asks_nothing_and_two_models_never_share(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    first = StoredModel(load_model("synthetic:1"), store)
+    answers = first.choice_probs(synthetic_requests(20))
+    assert (first.counts.asked, first.counts.reused) == (20, 0)
+    again = StoredModel(load_model("synthetic:1"), Store(tmp_path / "s.sqlite"))
+    assert [a.to_json() for a in again.choice_probs(synthetic_requests(20))] == [a.to_json() for a in answers]
+    assert (again.counts.asked, again.counts.reused) == (0, 20)
+    other = StoredModel(load_model("synthetic:2"), store)
+    other.choice_probs(synthetic_requests(20))
+    assert other.counts.asked == 20 and len(store) == 40
+
+
+def test_duplicate_requests_in_one_batch_are_asked_once(tmp_path):
+    model = StoredModel(load_model("synthetic:1"), Store(tmp_path / "s.sqlite"))
+    requests = synthetic_requests(3)
+    results = model.choice_probs(requests + requests)
+    assert model.counts.asked == 3 and len(model.store) == 3
+    assert [r.p_a for r in results[:3]] == [r.p_a for r in results[3:]]
+
+
+def test_export_jsonl_holds_prompt_and_response(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    StoredModel(load_model("synthetic:1"), store, mode="sample", n_samples=3).choice_probs(synthetic_requests(2))
+    assert store.export_jsonl(tmp_path / "out.jsonl") == 6
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert {r["sample_index"] for r in rows} == {0, 1, 2}
+    assert all(r["model"] == "synthetic:1" and "outcome" in r["prompt"] and "text" in r["response"] for r in rows)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_file_that_is_not_a_store_is_refused_clearly(tmp_path):
+    bad = tmp_path / "notes.sqlite"
+    bad.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(Exception, match="not a valuelab store"):
+        Store(bad)
+
+
+def write_pairs(path, n: int) -> None:
+    lines = ["first,second"] + [f'"You are given {i} apples.","You are given {i + 1} pears and a kite."'
+                                for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def stored_answers(path) -> dict[str, str]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT key, response FROM responses"))
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_answers(tmp_path, cli_env):
+    """A real `valuelab prefer` process on the embedded model is SIGKILLed part-way and run again."""
+    pairs = tmp_path / "pairs.csv"
+    write_pairs(pairs, 48)  # 96 prompts, committed in chunks
+    cmd = [sys.executable, "-m", "valuelab.cli", "prefer", "smollm2", "--pairs", str(pairs)]
+    killed_store, clean_store = tmp_path / "killed.sqlite", tmp_path / "clean.sqlite"
+
+    proc = subprocess.Popen(cmd + ["--store", str(killed_store)], env=cli_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    count = 0
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            count = len(stored_answers(killed_store))
+        except sqlite3.Error:
+            count = 0
+        if count >= 32:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = len(stored_answers(killed_store))
+    assert 0 < before < 96, f"the kill should land mid-run, found {before} answers"
+
+    rerun = subprocess.run(cmd + ["--store", str(killed_store)], env=cli_env, capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    asked, reused = map(int, re.search(r"(\d+) prompts asked, (\d+) from the store", rerun.stderr).groups())
+    assert (asked, reused) == (96 - before, before)
+
+    clean = subprocess.run(cmd + ["--store", str(clean_store)], env=cli_env, capture_output=True, text=True,
+                           timeout=600)
+    assert clean.returncode == 0, clean.stderr
+    resumed, uninterrupted = stored_answers(killed_store), stored_answers(clean_store)
+    assert resumed.keys() == uninterrupted.keys() and len(resumed) == 96
+    for key, response in uninterrupted.items():
+        a, b = json.loads(resumed[key]), json.loads(response)
+        assert a["p_a"] == pytest.approx(b["p_a"], abs=1e-6) and a["mass"] == pytest.approx(b["mass"], abs=1e-6)

@@ -1,0 +1,139 @@
+"""The `valuelab` command."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from pathlib import Path
+
+from valuelab.errors import InputError, ValuelabError
+
+
+def default_store() -> Path:
+    from valuelab.models.smollm2 import cache_dir
+
+    return Path(os.environ.get("VALUELAB_STORE", cache_dir() / "store.sqlite"))
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that talks to a model."""
+    parser.add_argument("model", help="model spec: smollm2, hf:ORG/NAME, vllm:ORG/NAME, openai:MODEL, synthetic:SEED")
+    parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
+    parser.add_argument("--store", type=Path, help="response store (default $VALUELAB_STORE or ~/.cache/valuelab)")
+    parser.add_argument("--mode", choices=["logprob", "sample"], default="logprob",
+                        help="next-token log-probabilities (default) or sampled answers")
+    parser.add_argument("--samples", type=int, default=10, help="samples per prompt in sample mode")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature in sample mode")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", help="cpu or cuda (local backends)")
+
+
+def open_model(args: argparse.Namespace):
+    """The backend named by the arguments, seen through the store."""
+    from valuelab.models import load_model
+    from valuelab.store import Store, StoredModel
+
+    options = {"base_url": args.base_url, "api_key_env": args.api_key_env, "device": args.device}
+    backend = load_model(args.model, **options)
+    store = Store(args.store or default_store())
+    return StoredModel(backend, store, mode=args.mode, n_samples=args.samples, temperature=args.temperature,
+                       seed=args.seed)
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """Pairs from a CSV with columns `first,second`."""
+    if not path.exists():
+        raise InputError("no such file", file=str(path))
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"first", "second"} - set(reader.fieldnames or [])
+        if missing:
+            raise InputError(f"missing column(s) {', '.join(sorted(missing))}; expected first,second",
+                             file=str(path), line=1)
+        pairs = []
+        for line, row in enumerate(reader, start=2):
+            for column in ("first", "second"):
+                if not (row[column] or "").strip():
+                    raise InputError("empty outcome text", file=str(path), line=line, field=column)
+            pairs.append((row["first"], row["second"]))
+    return pairs
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from valuelab.models import available_backends
+
+    for b in available_backends():
+        mark = "yes" if b["available"] else "no "
+        print(f"{b['prefix']:<10} {mark}  {b['description']}")
+    return 0
+
+
+def cmd_prefer(args: argparse.Namespace) -> int:
+    from valuelab.elicit.pairwise import prefer_pairs, preferences_frame
+
+    if args.pairs:
+        pairs = read_pairs(args.pairs)
+    elif len(args.outcomes) == 2:
+        pairs = [tuple(args.outcomes)]
+    else:
+        raise InputError("give two outcomes (valuelab prefer MODEL \"first\" \"second\") or --pairs FILE.csv")
+    model = open_model(args)
+    preferences = prefer_pairs(model, pairs, template=args.template)
+    for p in preferences:
+        print(f"first : {p.first}\nsecond: {p.second}")
+        for name, r in (("first as A ", p.forward), ("second as A", p.backward)):
+            flag = "  LOW MASS" if r.low_mass else ""
+            refused = f"  refusals={r.n_refusal}" if r.mode == "sample" else ""
+            print(f"  {name}: P(A)={r.p_a:.4f}  P(B)={r.p_b:.4f}  mass={r.mass:.4f}{refused}{flag}")
+        print(f"  P(first > second) = {p.p_first:.4f}   position bias toward A = {p.position_bias:+.4f}\n")
+    if args.out:
+        preferences_frame(preferences).to_csv(args.out, index=False)
+    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
+          f"{model.store.path}]", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from valuelab.prompts import DEFAULT_TEMPLATE, PAIRWISE_TEMPLATES
+
+    parser = argparse.ArgumentParser(prog="valuelab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="backends and embedded models available here")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("prefer", help="forced choice between two outcomes, both orders, debiased")
+    add_model_options(p)
+    p.add_argument("outcomes", nargs="*", help="the two outcomes")
+    p.add_argument("--pairs", type=Path, help="CSV with columns first,second (many pairs)")
+    p.add_argument("--template", default=DEFAULT_TEMPLATE, choices=sorted(PAIRWISE_TEMPLATES))
+    p.add_argument("--out", type=Path, help="write one row per pair to this CSV")
+    p.set_defaults(func=cmd_prefer)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    # argparse cannot place positionals that come after options (`prefer MODEL --base-url URL "a" "b"`) when the
+    # positional list is variable; hand such leftovers to the command's outcome list.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "outcomes") or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.outcomes += extra
+    try:
+        return args.func(args)
+    except ValuelabError as exc:
+        print(f"valuelab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("valuelab: interrupted; what was answered is in the store, run the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Value frameworks: Schwartz basic values, Moral Foundations, the Inglehart-Welzel cultural map."""

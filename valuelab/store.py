@@ -1,0 +1,207 @@
+"""The response store: every request and raw response, content-addressed in SQLite, so reruns resume.
+
+The key is sha256 over canonical JSON of (backend kind, model, revision, the exact rendered prompt, the request
+parameters, the sample index). Unlike lm-evaluation-harness's cache it names the model, so two models never
+share answers. Answers are committed chunk by chunk: a run killed part-way keeps everything it was told, and
+the same command run again asks the model only for what is missing. Keys and secrets are never part of a
+request's parameters, so they never reach the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from valuelab.errors import InputError
+from valuelab.models.base import Backend, ChoiceRequest, ChoiceResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,            -- 'choice' (label log-probs) or 'sample' (one free-text completion)
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    prompt TEXT NOT NULL,          -- exactly what the model saw
+    params TEXT NOT NULL,          -- canonical JSON of the request parameters
+    sample_index INTEGER NOT NULL,
+    response TEXT NOT NULL,        -- JSON: a ChoiceResult, or {"text": ...}
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def request_key(identity: dict[str, str], kind: str, prompt: str, params: dict, sample_index: int) -> str:
+    payload = {"identity": identity, "kind": kind, "prompt": prompt, "params": params, "sample": sample_index}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class Store:
+    """SQLite in WAL mode; one writer (the process that owns it), readers may look at the file meanwhile."""
+
+    def __init__(self, path: str | Path = ":memory:"):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"not a valuelab store ({exc}); move it away or choose another --store",
+                             file=self.path) from None
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start: start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(f"SELECT key, response FROM responses WHERE key IN ({marks})", chunk)
+            found.update((k, json.loads(v)) for k, v in rows)
+        return found
+
+    def put_many(self, rows: Iterable[tuple]) -> None:
+        """Insert (key, kind, identity, prompt, params, sample_index, response) rows and commit them."""
+        now = time.time()
+        with self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(key, kind, ident["backend"], ident["model"], ident["revision"], prompt,
+                  json.dumps(params, sort_keys=True), index, json.dumps(response), now)
+                 for key, kind, ident, prompt, params, index, response in rows])
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def rows(self) -> list[dict]:
+        cursor = self.db.execute("SELECT * FROM responses ORDER BY created, key")
+        names = [c[0] for c in cursor.description]
+        out = []
+        for row in cursor:
+            record = dict(zip(names, row, strict=True))
+            record["params"], record["response"] = json.loads(record["params"]), json.loads(record["response"])
+            out.append(record)
+        return out
+
+    def export_jsonl(self, path: str | Path) -> int:
+        """Write every stored request and response as one JSON object per line; returns the count."""
+        records = self.rows()
+        with open(path, "w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return len(records)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@dataclass
+class CallCounts:
+    """How many answers a run took from the model and how many it found in the store."""
+
+    asked: int = 0
+    reused: int = 0
+
+
+class StoredModel:
+    """A backend seen through the store: same questions, but only the missing answers are asked for.
+
+    `mode` is "logprob" (default; falls back to sampling when the model gives no log-probabilities) or "sample"
+    (`n_samples` completions at `temperature` per request, each stored under its own sample index).
+    """
+
+    def __init__(self, backend: Backend, store: Store | None = None, *, mode: str = "logprob",
+                 n_samples: int = 10, temperature: float = 1.0, max_tokens: int = 16, seed: int = 0,
+                 chunk_size: int = 64, progress: bool | None = None):
+        if mode not in ("logprob", "sample"):
+            raise InputError(f"unknown mode {mode!r}: use logprob or sample", field="mode")
+        self.backend, self.store = backend, store if store is not None else Store()
+        self.requested_mode, self.n_samples, self.temperature = mode, n_samples, temperature
+        self.max_tokens, self.seed, self.chunk_size, self.progress = max_tokens, seed, chunk_size, progress
+        self.identity = backend.identity()
+        self.counts = CallCounts()
+        self._mode: str | None = None
+
+    @property
+    def mode(self) -> str:
+        """The mode actually used: log-prob support is probed once per model and remembered in the store."""
+        if self._mode is None:
+            if self.requested_mode == "sample":
+                self._mode = "sample"
+            else:
+                meta_key = "logprobs:" + json.dumps(self.identity, sort_keys=True)
+                known = self.store.get_meta(meta_key)
+                if known is None:
+                    known = "yes" if self.backend.supports_logprobs else "no"
+                    self.store.set_meta(meta_key, known)
+                self._mode = "logprob" if known == "yes" else "sample"
+        return self._mode
+
+    def _chunks(self, items: list, desc: str):
+        # progress=None shows the bar only on a terminal; short runs need none.
+        bar = tqdm(total=len(items), desc=desc, unit="prompt", leave=False,
+                   disable=None if self.progress is None else not self.progress) \
+            if len(items) > self.chunk_size else None
+        for start in range(0, len(items), self.chunk_size):
+            chunk = items[start: start + self.chunk_size]
+            yield chunk
+            if bar is not None:
+                bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+
+    def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
+        if not requests:
+            return []
+        if self.mode == "sample":
+            return self._sampled_choices(requests)
+        prompts = [self.backend.render(r) for r in requests]
+        keys = [request_key(self.identity, "choice", p, {"mode": "logprob"}, 0) for p in prompts]
+        stored = self.store.get_many(keys)
+        self.counts.reused += sum(k in stored for k in keys)
+        missing = list({k: i for i, k in enumerate(keys) if k not in stored}.values())  # one ask per distinct key
+        for chunk in self._chunks(missing, "asking"):
+            answers = self.backend._choice_probs([requests[i] for i in chunk])
+            rows = [(keys[i], "choice", self.identity, prompts[i], {"mode": "logprob"}, 0, a.to_json())
+                    for i, a in zip(chunk, answers, strict=True)]
+            self.store.put_many(rows)
+            stored.update((keys[i], a.to_json()) for i, a in zip(chunk, answers, strict=True))
+            self.counts.asked += len(chunk)
+        return [ChoiceResult.from_json(stored[k]) for k in keys]
+
+    def _sampled_choices(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
+        prompts = [self.backend.render(r) for r in requests]
+        params = {"mode": "sample", "temperature": self.temperature, "max_tokens": self.max_tokens,
+                  "seed": self.seed}
+        keys = [[request_key(self.identity, "sample", p, params, s) for s in range(self.n_samples)] for p in prompts]
+        stored = self.store.get_many([k for ks in keys for k in ks])
+        complete = [all(k in stored for k in ks) for ks in keys]
+        self.counts.reused += sum(complete)
+        missing = list({keys[i][0]: i for i, done in enumerate(complete) if not done}.values())
+        for chunk in self._chunks(missing, "sampling"):
+            texts = self.backend.sample([requests[i] for i in chunk], self.n_samples, self.temperature,
+                                        self.max_tokens, self.seed)
+            rows = [(keys[i][s], "sample", self.identity, prompts[i], params, s, {"text": t})
+                    for i, ts in zip(chunk, texts, strict=True) for s, t in enumerate(ts)]
+            self.store.put_many(rows)
+            for row in rows:  # a sample index that was already stored keeps its stored text
+                stored.setdefault(row[0], row[6])
+            self.counts.asked += len(chunk)
+        return [ChoiceResult.from_samples([stored[k]["text"] for k in ks]) for ks in keys]
