@@ -125,7 +125,9 @@ class HFBackend(Backend):
     @torch.inference_mode()
     def next_token_logprobs(self, texts: list[str]) -> torch.Tensor:
         """Float32 log-softmax over the vocabulary at the position after each (left-padded) text."""
-        logits = self.model(**self._encode(texts)).logits[:, -1, :]
+        # Only the last position's logits are needed; the LM head over every position would cost ~40% more
+        # FLOPs on a small-vocabulary-heavy model like SmolLM2.
+        logits = self.model(**self._encode(texts), logits_to_keep=1).logits[:, -1, :]
         return torch.log_softmax(logits.float(), dim=-1).cpu()
 
     def _choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
