@@ -6,6 +6,7 @@ import argparse
 import csv
 import os
 import sys
+import time
 from pathlib import Path
 
 from valuelab.errors import InputError, ValuelabError
@@ -96,6 +97,38 @@ def cmd_prefer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_utilities(args: argparse.Namespace) -> int:
+    from valuelab.elicit.outcomes import load_outcomes
+    from valuelab.elicit.utilities import elicit_utilities
+    from valuelab.manifest import build_manifest, write_json
+
+    outcomes = load_outcomes(args.outcomes)
+    model = open_model(args)
+    started = time.time()
+    result = elicit_utilities(model, outcomes, template=args.template, budget=args.budget, seed=args.seed,
+                              holdout=args.holdout, bootstrap_samples=args.bootstrap, selector=args.selector)
+    manifest = build_manifest(model, command=" ".join(sys.argv), seed=args.seed,
+                              extra={"outcomes": str(args.outcomes), "template": args.template,
+                                     "wall_seconds": round(time.time() - started, 2)})
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    columns = [c for c in ("id", "text", "category", "mean", "variance", "mean_lo", "mean_hi")
+               if c in result.utilities]
+    result.utilities[columns].to_csv(out / "utilities.csv", index=False)
+    result.preferences.to_csv(out / "preferences.csv", index=False)
+    write_json(out / "metrics.json", result.metrics)
+    write_json(out / "manifest.json", manifest)
+    m = result.metrics
+    held = (f"held-out accuracy {m['heldout_accuracy']:.3f}, log-loss {m['heldout_log_loss']:.3f}; "
+            if "heldout_accuracy" in m else "")
+    print(f"{m['n_outcomes']} outcomes, {m['pairs_trained']} pairs fitted; {held}average confidence "
+          f"{m['average_confidence']:.3f}, position bias {m['position_bias']:+.3f}; wrote {out}/utilities.csv, "
+          f"preferences.csv, metrics.json, manifest.json")
+    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
+          f"{model.store.path}]", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from valuelab.prompts import DEFAULT_TEMPLATE, PAIRWISE_TEMPLATES
 
@@ -112,6 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--template", default=DEFAULT_TEMPLATE, choices=sorted(PAIRWISE_TEMPLATES))
     p.add_argument("--out", type=Path, help="write one row per pair to this CSV")
     p.set_defaults(func=cmd_prefer)
+
+    p = sub.add_parser("utilities", help="elicit and fit utilities over an outcome set")
+    add_model_options(p)
+    p.add_argument("--outcomes", default="quick", help="built-in set (quick, core) or a JSONL/CSV/JSON file")
+    p.add_argument("--out", type=Path, required=True, help="folder for utilities.csv, preferences.csv, metrics.json")
+    p.add_argument("--budget", type=int, help="training pairs to ask (default 2·N·log2 N)")
+    p.add_argument("--template", default=DEFAULT_TEMPLATE, choices=sorted(PAIRWISE_TEMPLATES))
+    p.add_argument("--holdout", type=float, default=0.05, help="share of all pairs held out for scoring")
+    p.add_argument("--bootstrap", type=int, default=0, help="bootstrap replicates for utility intervals")
+    p.add_argument("--selector", default="information-gain", choices=["information-gain", "reference"])
+    p.set_defaults(func=cmd_utilities)
     return parser
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from valuelab.models.base import ChoiceRequest, ChoiceResult
-from valuelab.prompts import DEFAULT_TEMPLATE, get_template
+from valuelab.prompts import DEFAULT_TEMPLATE, Template, get_template
 from valuelab.store import StoredModel
 
 
@@ -50,15 +50,15 @@ class PairPreference:
                 "refusals": self.forward.n_refusal + self.backward.n_refusal, "mode": self.forward.mode}
 
 
-def pair_requests(first: str, second: str, template: str = DEFAULT_TEMPLATE,
+def pair_requests(first: str, second: str, template: str | Template = DEFAULT_TEMPLATE,
                   system: str | None = None) -> tuple[ChoiceRequest, ChoiceRequest]:
     """The two ordered questions for one pair: (first as A, second as B) and the reverse."""
-    t = get_template(template)
+    t = template if isinstance(template, Template) else get_template(template)
     return (ChoiceRequest(t.render(first, second), (first, second), system),
             ChoiceRequest(t.render(second, first), (second, first), system))
 
 
-def prefer_pairs(model: StoredModel, pairs: Sequence[tuple[str, str]], template: str = DEFAULT_TEMPLATE,
+def prefer_pairs(model: StoredModel, pairs: Sequence[tuple[str, str]], template: str | Template = DEFAULT_TEMPLATE,
                  system: str | None = None) -> list[PairPreference]:
     """Ask every pair in both orders, through the store, in one batch."""
     requests = [r for first, second in pairs for r in pair_requests(first, second, template, system)]
@@ -67,7 +67,7 @@ def prefer_pairs(model: StoredModel, pairs: Sequence[tuple[str, str]], template:
             for i, (first, second) in enumerate(pairs)]
 
 
-def prefer(model: StoredModel, first: str, second: str, template: str = DEFAULT_TEMPLATE,
+def prefer(model: StoredModel, first: str, second: str, template: str | Template = DEFAULT_TEMPLATE,
            system: str | None = None) -> PairPreference:
     """One forced choice, both orders, debiased."""
     return prefer_pairs(model, [(first, second)], template, system)[0]
