@@ -27,13 +27,13 @@ def requests_for(pairs):
 def test_label_tokens_are_probed_from_the_rendered_template(smollm2):
     tok = smollm2.tokenizer
     rendered = smollm2.render(requests_for(PAIRS[:1])[0])
-    ids = smollm2.label_ids(rendered)
+    ids_a, ids_b = smollm2.label_ids(rendered)
     # Both surface variants are found, each a single token that decodes back to itself.
-    assert sorted(tok.decode([i]) for i in ids["A"]) == [" A", "A"]
-    assert sorted(tok.decode([i]) for i in ids["B"]) == [" B", "B"]
-    assert not set(ids["A"]) & set(ids["B"])
+    assert sorted(tok.decode([i]) for i in ids_a) == [" A", "A"]
+    assert sorted(tok.decode([i]) for i in ids_b) == [" B", "B"]
+    assert not set(ids_a) & set(ids_b)
     # The trap: the surface string " A" is not a vocabulary entry, so convert_tokens_to_ids cannot be used.
-    assert tok.convert_tokens_to_ids(" A") not in ids["A"]
+    assert tok.convert_tokens_to_ids(" A") not in ids_a
 
 
 def test_prompt_tokens_match_the_chat_template_with_a_single_bos(smollm2):
@@ -67,9 +67,9 @@ def test_full_vocabulary_softmax_matches_manual_forward(smollm2):
     enc = smollm2.tokenizer(smollm2.render(request), return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         logp = torch.log_softmax(smollm2.model(**enc).logits[0, -1].float(), -1)
-    ids = smollm2.label_ids(smollm2.render(request))
-    assert result.logp_a == pytest.approx(float(torch.logsumexp(logp[ids["A"]], 0)), abs=1e-4)
-    assert result.logp_b == pytest.approx(float(torch.logsumexp(logp[ids["B"]], 0)), abs=1e-4)
+    ids_a, ids_b = smollm2.label_ids(smollm2.render(request))
+    assert result.logp_a == pytest.approx(float(torch.logsumexp(logp[ids_a], 0)), abs=1e-4)
+    assert result.logp_b == pytest.approx(float(torch.logsumexp(logp[ids_b], 0)), abs=1e-4)
 
 
 def test_left_padded_batches_give_the_same_answers_as_single_prompts(smollm2):
@@ -105,3 +105,15 @@ def test_sampling_mode_parses_and_counts(smollm2):
     again = StoredModel(smollm2, model.store, mode="sample", n_samples=4, max_tokens=4)
     assert [r.to_json() for r in again.choice_probs(requests_for(PAIRS[:2]))] == [r.to_json() for r in results]
     assert again.counts.asked == 0
+
+
+def test_rating_scale_labels_give_an_expected_rating(smollm2):
+    """Likert items: labels "1".."5", the expected rating from the renormalised label probabilities."""
+    labels = ("1", "2", "3", "4", "5")
+    prompt = ("How much do you agree: 'Honesty matters.' Answer with one number from 1 (strongly disagree) "
+              "to 5 (strongly agree).")
+    (result,) = smollm2.choice_probs([ChoiceRequest(prompt, labels, labels=labels, subject="Honesty matters.")])
+    assert result.labels == labels and len(result.probs) == 5
+    assert sum(result.probs) == pytest.approx(1.0)
+    assert 0 < result.mass <= 1
+    assert 1.0 <= result.expected_value([1, 2, 3, 4, 5]) <= 5.0

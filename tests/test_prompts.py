@@ -38,3 +38,9 @@ def test_bad_template_and_empty_option_are_clear_errors():
         get_template("nope")
     with pytest.raises(InputError, match="option B is empty"):
         get_template("state-of-world").render("something", "  ")
+
+
+@pytest.mark.parametrize("text,expected", [("4", "4"), ("Answer: 2", "2"), ("I'd say 5.", "5"),
+                                           ("between 3 and 4", "REFUSAL"), ("14", "REFUSAL")])
+def test_parse_rating_labels(text, expected):
+    assert parse_choice(text, ("1", "2", "3", "4", "5", "6")) == expected

@@ -52,3 +52,19 @@ def test_sampling_counts_refusals_instead_of_coin_flips():
 def test_log_prob_mode_reports_choice_mass():
     (p,) = prefer_pairs(StoredModel(load_model("synthetic:1", refusal_rate=0.6)), [(OUTCOMES[0], OUTCOMES[1])])
     assert p.forward.mass == pytest.approx(0.4) and p.forward.low_mass
+
+
+def test_planted_rater_centres_on_its_utility():
+    from valuelab.models import ChoiceRequest
+
+    agent = load_model("synthetic:0", utilities={"likes": (2.0, 0.1), "dislikes": (-2.0, 0.1)})
+    scale = ("1", "2", "3", "4", "5", "6")
+    forward = [ChoiceRequest(f"Rate: {s}", scale, labels=scale, subject=s) for s in ("likes", "dislikes")]
+    reversed_ = [ChoiceRequest(f"Rate (reversed): {s}", scale[::-1], labels=scale, subject=s)
+                 for s in ("likes", "dislikes")]
+    model = StoredModel(agent)
+    high, low = (r.expected_value([float(v) for v in req.options]) for r, req in
+                 zip(model.choice_probs(forward), forward, strict=True))
+    assert high > 5.3 and low < 1.7
+    high_rev = model.choice_probs(reversed_)[0].expected_value([float(v) for v in scale[::-1]])
+    assert high_rev == pytest.approx(high, abs=1e-6)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from valuelab.errors import InputError
 
-LABELS: tuple[str, str] = ("A", "B")
+LABELS: tuple[str, ...] = ("A", "B")
+"""The default answer labels of a pairwise forced choice; Likert items use their own (e.g. "1".."6")."""
 
 
 @dataclass(frozen=True)
@@ -65,28 +66,28 @@ def get_template(name: str) -> Template:
         raise InputError(f"unknown template {name!r}; choose one of: {known}", field="template") from None
 
 
-# A label standing alone: not part of a word ("Apple") and not the article in "A world where ...".
-_ANSWER_AFTER_CUE = re.compile(r"answer\s*(?:is)?\s*[:\-]?\s*\**\(?\s*([AB])\b", re.IGNORECASE)
-_STANDALONE = {label: re.compile(rf"(?<![\w]){label}(?![\w])") for label in LABELS}
+REFUSAL = "REFUSAL"
+# Not the article in "A world where ..." (but "A or B" still names both labels).
 _ARTICLE = re.compile(r"(?:^|[.!?]\s+)A\s+(?!(?:or|and|nor|vs)\b)[a-z]")
 
 
-def parse_choice(text: str) -> str:
-    """Return "A", "B" or "REFUSAL" for a free-text answer to a forced choice.
+def parse_choice(text: str, labels: tuple[str, ...] = LABELS) -> str:
+    """Return one of `labels` or "REFUSAL" for a free-text answer to a forced choice.
 
-    An explicit "Answer: X" wins; else a bare letter; else exactly one standalone label. Unlike the reference
-    parser, a sentence starting with the article "A" is not read as a choice, and anything else is a refusal
-    that is counted, never turned into a coin flip.
+    An explicit "Answer: X" wins; else a bare label; else exactly one label standing alone (not inside a word).
+    Unlike the reference parser, a sentence starting with the article "A" is not read as a choice, and anything
+    else is a refusal that is counted, never turned into a coin flip.
     """
     stripped = text.strip().strip("*\"'`.()[] ")
-    if stripped in LABELS:
+    if stripped in labels:
         return stripped
-    cue = _ANSWER_AFTER_CUE.search(text)
+    alternatives = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
+    cue = re.search(rf"answer\s*(?:is)?\s*[:\-]?\s*\**\(?\s*({alternatives})(?![\w])", text, re.IGNORECASE)
     if cue:
-        return cue.group(1).upper()
-    without_articles = _ARTICLE.sub(" ", text)
-    found = [label for label in LABELS if _STANDALONE[label].search(without_articles)]
-    return found[0] if len(found) == 1 else "REFUSAL"
+        return next(label for label in labels if label.lower() == cue.group(1).lower())
+    without_articles = _ARTICLE.sub(" ", text) if "A" in labels else text
+    found = [label for label in labels if re.search(rf"(?<![\w]){re.escape(label)}(?![\w])", without_articles)]
+    return found[0] if len(found) == 1 else REFUSAL
 
 
 def normalise_token(token: str) -> str:

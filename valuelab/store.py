@@ -173,13 +173,14 @@ class StoredModel:
         if self.mode == "sample":
             return self._sampled_choices(requests)
         prompts = [self.backend.render(r) for r in requests]
-        keys = [request_key(self.identity, "choice", p, {"mode": "logprob"}, 0) for p in prompts]
+        params = [{"mode": "logprob", "labels": list(r.labels)} for r in requests]
+        keys = [request_key(self.identity, "choice", p, q, 0) for p, q in zip(prompts, params, strict=True)]
         stored = self.store.get_many(keys)
         self.counts.reused += sum(k in stored for k in keys)
         missing = list({k: i for i, k in enumerate(keys) if k not in stored}.values())  # one ask per distinct key
         for chunk in self._chunks(missing, "asking"):
             answers = self.backend._choice_probs([requests[i] for i in chunk])
-            rows = [(keys[i], "choice", self.identity, prompts[i], {"mode": "logprob"}, 0, a.to_json())
+            rows = [(keys[i], "choice", self.identity, prompts[i], params[i], 0, a.to_json())
                     for i, a in zip(chunk, answers, strict=True)]
             self.store.put_many(rows)
             stored.update((keys[i], a.to_json()) for i, a in zip(chunk, answers, strict=True))
@@ -188,9 +189,11 @@ class StoredModel:
 
     def _sampled_choices(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         prompts = [self.backend.render(r) for r in requests]
+        # The label set only changes how texts are parsed, so it is not part of the sample keys.
         params = {"mode": "sample", "temperature": self.temperature, "max_tokens": self.max_tokens,
                   "seed": self.seed}
-        keys = [[request_key(self.identity, "sample", p, params, s) for s in range(self.n_samples)] for p in prompts]
+        keys = [[request_key(self.identity, "sample", p, params, s) for s in range(self.n_samples)]
+                for p in prompts]
         stored = self.store.get_many([k for ks in keys for k in ks])
         complete = [all(k in stored for k in ks) for ks in keys]
         self.counts.reused += sum(complete)
@@ -204,4 +207,5 @@ class StoredModel:
             for row in rows:  # a sample index that was already stored keeps its stored text
                 stored.setdefault(row[0], row[6])
             self.counts.asked += len(chunk)
-        return [ChoiceResult.from_samples([stored[k]["text"] for k in ks]) for ks in keys]
+        return [ChoiceResult.from_samples([stored[k]["text"] for k in ks], r.labels)
+                for r, ks in zip(requests, keys, strict=True)]

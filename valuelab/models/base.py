@@ -17,13 +17,17 @@ LOW_MASS = 0.5
 class ChoiceRequest:
     """One forced-choice question as shown to the model.
 
-    `prompt` is the user message; `options` are the texts behind labels A and B (the synthetic agent and
-    the reports need them); `system` is an optional system message.
+    `prompt` is the user message and `system` an optional system message. `labels` are the answer tokens the
+    model may give ("A", "B" for a pairwise choice; "1".."6" for a rating scale) and `options` what each label
+    stands for, in the same order (outcome texts, or the scale values shown forward or reversed). `subject` is
+    the thing being rated, for rating items. The synthetic agent and the reports use `options` and `subject`.
     """
 
     prompt: str
-    options: tuple[str, str] | None = None
+    options: tuple[str, ...] | None = None
     system: str | None = None
+    labels: tuple[str, ...] = LABELS
+    subject: str | None = None
 
     def messages(self) -> list[dict[str, str]]:
         msgs = [{"role": "system", "content": self.system}] if self.system else []
@@ -32,33 +36,56 @@ class ChoiceRequest:
 
 @dataclass
 class ChoiceResult:
-    """The model's answer to one forced choice.
+    """The model's answer to one forced choice, one entry per label in `labels` order.
 
-    In log-prob mode `logp_a`/`logp_b` are full-vocabulary log-probabilities of the label (all surface variants
-    combined with logsumexp), `mass` = P(A)+P(B) and `top` the raw top tokens. In sample mode they come from
-    counts: `mass` is the share of samples that named a label, the rest are `n_refusal`; `texts` keeps the first
-    few raw answers.
+    In log-prob mode `logps` are full-vocabulary log-probabilities of each label (all its surface variants
+    combined with logsumexp), `mass` is their total probability and `top` the raw top tokens. In sample mode
+    `counts` are the parsed answers: `mass` is the share of samples that named a label, the rest are
+    `n_refusal`, and `texts` keeps the first few raw answers. `probs` is renormalised over the labels.
     """
 
-    p_a: float
+    probs: list[float]
     mass: float
     mode: str
-    logp_a: float | None = None
-    logp_b: float | None = None
+    labels: tuple[str, ...] = LABELS
+    logps: list[float] | None = None
+    counts: list[int] | None = None
+    n_refusal: int = 0
     top: list[tuple[str, float]] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     bound_used: bool = False
-    n_a: int = 0
-    n_b: int = 0
-    n_refusal: int = 0
+
+    @property
+    def p_a(self) -> float:
+        return self.probs[0]
 
     @property
     def p_b(self) -> float:
-        return 1.0 - self.p_a
+        return self.probs[1]
+
+    @property
+    def logp_a(self) -> float | None:
+        return self.logps[0] if self.logps else None
+
+    @property
+    def logp_b(self) -> float | None:
+        return self.logps[1] if self.logps else None
+
+    @property
+    def n_a(self) -> int:
+        return self.counts[0] if self.counts else 0
+
+    @property
+    def n_b(self) -> int:
+        return self.counts[1] if self.counts else 0
 
     @property
     def low_mass(self) -> bool:
         return self.mass < LOW_MASS
+
+    def expected_value(self, values: Sequence[float]) -> float:
+        """Mean of `values` (one per label) under the renormalised label probabilities: a rating's expectation."""
+        return float(sum(p * v for p, v in zip(self.probs, values, strict=True)))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -66,29 +93,31 @@ class ChoiceResult:
     @classmethod
     def from_json(cls, data: dict) -> ChoiceResult:
         data = dict(data)
+        data["labels"] = tuple(data["labels"])
         data["top"] = [tuple(t) for t in data.get("top", [])]
         return cls(**data)
 
     @classmethod
-    def from_logprobs(cls, logp_a: float, logp_b: float, top: list[tuple[str, float]],
-                      bound_used: bool = False) -> ChoiceResult:
-        hi = max(logp_a, logp_b)
+    def from_logprobs(cls, logps: Sequence[float], top: list[tuple[str, float]], bound_used: bool = False,
+                      labels: tuple[str, ...] = LABELS) -> ChoiceResult:
+        logps = [float(v) for v in logps]
+        hi = max(logps)
         if hi == -math.inf:
-            return cls(p_a=0.5, mass=0.0, mode="logprob", logp_a=logp_a, logp_b=logp_b, top=top,
-                       bound_used=bound_used)
-        ea, eb = math.exp(logp_a - hi), math.exp(logp_b - hi)
-        return cls(p_a=ea / (ea + eb), mass=math.exp(logp_a) + math.exp(logp_b), mode="logprob",
-                   logp_a=logp_a, logp_b=logp_b, top=top, bound_used=bound_used)
+            probs = [1.0 / len(logps)] * len(logps)
+        else:
+            weights = [math.exp(v - hi) for v in logps]
+            probs = [w / sum(weights) for w in weights]
+        return cls(probs=probs, mass=sum(math.exp(v) for v in logps), mode="logprob", labels=labels, logps=logps,
+                   top=top, bound_used=bound_used)
 
     @classmethod
-    def from_samples(cls, texts: Sequence[str]) -> ChoiceResult:
-        parsed = [parse_choice(t) for t in texts]
-        n_a, n_b = parsed.count(LABELS[0]), parsed.count(LABELS[1])
-        n_refusal = len(parsed) - n_a - n_b
-        answered = n_a + n_b
-        return cls(p_a=n_a / answered if answered else 0.5, mass=answered / len(parsed) if parsed else 0.0,
-                   mode="sample", n_a=n_a, n_b=n_b, n_refusal=n_refusal,
-                   texts=[t[:200] for t in texts[:3]])
+    def from_samples(cls, texts: Sequence[str], labels: tuple[str, ...] = LABELS) -> ChoiceResult:
+        parsed = [parse_choice(t, labels) for t in texts]
+        counts = [parsed.count(label) for label in labels]
+        answered = sum(counts)
+        probs = [c / answered for c in counts] if answered else [1.0 / len(labels)] * len(labels)
+        return cls(probs=probs, mass=answered / len(parsed) if parsed else 0.0, mode="sample", labels=labels,
+                   counts=counts, n_refusal=len(parsed) - answered, texts=[t[:200] for t in texts[:3]])
 
 
 class Backend(ABC):
@@ -128,8 +157,9 @@ class Backend(ABC):
 
     def sample_choices(self, requests: Sequence[ChoiceRequest], n: int = 10, temperature: float = 1.0,
                        seed: int = 0) -> list[ChoiceResult]:
-        """Sampling mode: `n` completions per request, parsed into A, B or REFUSAL and counted."""
-        return [ChoiceResult.from_samples(texts) for texts in self.sample(requests, n, temperature, seed=seed)]
+        """Sampling mode: `n` completions per request, parsed into a label or REFUSAL and counted."""
+        return [ChoiceResult.from_samples(texts, r.labels)
+                for r, texts in zip(requests, self.sample(requests, n, temperature, seed=seed), strict=True)]
 
     def close(self) -> None:  # noqa: B027  (optional hook: most backends hold nothing to release)
         """Release servers, threads or GPU memory held by the backend."""

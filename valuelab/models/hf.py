@@ -79,7 +79,7 @@ class HFBackend(Backend):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.revision = revision or self._revision()
-        self._label_ids: dict[str, list[int]] | None = None
+        self._label_ids: dict[str, list[int]] = {}
 
     def _revision(self) -> str:
         if self.gguf_file:
@@ -100,11 +100,12 @@ class HFBackend(Backend):
         return self.tokenizer.apply_chat_template(request.messages(), tokenize=False, add_generation_prompt=True,
                                                   **extra)
 
-    def label_ids(self, rendered_prompt: str) -> dict[str, list[int]]:
-        """Label token sets, probed once on a real rendered prompt and reused for every request."""
-        if self._label_ids is None:
-            self._label_ids = {label: label_token_ids(self.tokenizer, rendered_prompt, label) for label in LABELS}
-        return self._label_ids
+    def label_ids(self, rendered_prompt: str, labels: tuple[str, ...] = LABELS) -> list[list[int]]:
+        """Token sets of each label, probed once per label on a real rendered prompt and reused after."""
+        for label in labels:
+            if label not in self._label_ids:
+                self._label_ids[label] = label_token_ids(self.tokenizer, rendered_prompt, label)
+        return [self._label_ids[label] for label in labels]
 
     def _batches(self, texts: Sequence[str]):
         """Index batches of similar length, so little compute is spent on padding."""
@@ -132,16 +133,17 @@ class HFBackend(Backend):
 
     def _choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         texts = [self.render(r) for r in requests]
-        label_ids = self.label_ids(texts[0])
         results: list[ChoiceResult | None] = [None] * len(texts)
         for batch in self._batches(texts):
             logp = self.next_token_logprobs([texts[i] for i in batch])
             top = logp.topk(TOP_K, dim=-1)
-            lab = {label: torch.logsumexp(logp[:, ids], dim=-1) for label, ids in label_ids.items()}
             for row, i in enumerate(batch):
+                labels = requests[i].labels
+                ids = self.label_ids(texts[i], labels)
                 top_tokens = [(self.tokenizer.decode([int(t)]), float(v))
                               for v, t in zip(top.values[row], top.indices[row], strict=True)]
-                results[i] = ChoiceResult.from_logprobs(float(lab["A"][row]), float(lab["B"][row]), top_tokens)
+                logps = [float(torch.logsumexp(logp[row, label_ids], dim=0)) for label_ids in ids]
+                results[i] = ChoiceResult.from_logprobs(logps, top_tokens, labels=labels)
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()

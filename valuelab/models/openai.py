@@ -234,23 +234,23 @@ class OpenAIBackend(Backend):
 
     def _choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         responses = self._gather([self._logprob_kwargs(r) for r in requests])
-        return [self.parse_logprobs(r) for r in responses]
+        return [self.parse_logprobs(resp, r.labels) for resp, r in zip(responses, requests, strict=True)]
 
     @staticmethod
-    def parse_logprobs(response) -> ChoiceResult:
+    def parse_logprobs(response, labels: tuple[str, ...] = LABELS) -> ChoiceResult:
         """Label log-probabilities from the top-20 list of the first generated token."""
         first = response.choices[0].logprobs.content[0]
         tops = [(t.token, float(t.logprob)) for t in (first.top_logprobs or [])]
         if not tops:
             tops = [(first.token, float(first.logprob))]
-        found: dict[str, list[float]] = {label: [] for label in LABELS}
+        found: dict[str, list[float]] = {label.upper(): [] for label in labels}
         for token, logprob in tops:
             if (label := normalise_token(token)) in found:
                 found[label].append(logprob)
         floor = min(lp for _, lp in tops)
         bound_used = any(not v for v in found.values())
-        logp = {label: logsumexp(v) if v else floor for label, v in found.items()}
-        return ChoiceResult.from_logprobs(logp["A"], logp["B"], tops[:10], bound_used=bound_used)
+        logps = [logsumexp(v) if v else floor for v in found.values()]
+        return ChoiceResult.from_logprobs(logps, tops[:10], bound_used=bound_used, labels=labels)
 
     def sample(self, requests: Sequence[ChoiceRequest], n: int, temperature: float = 1.0,
                max_tokens: int = 16, seed: int = 0) -> list[list[str]]:

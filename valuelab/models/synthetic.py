@@ -1,9 +1,13 @@
 """A Thurstonian agent with known utilities, for validating methods and planning query budgets.
 
 Each outcome text gets a utility mean ~ N(0, 1) and a variance ~ LogNormal(log noise², 0.5²), both drawn from a
-hash of (seed, text), so any outcome set works and the truth is recoverable with `utility(text)`. The agent
-picks label A with probability Φ((μ_A − μ_B) / √(σ_A² + σ_B²) + position_bias) and gives a non-label answer with
-probability `refusal_rate`. It behaves like any other backend: log-probs or samples, through the store.
+hash of (seed, text), so any outcome set works and the truth is recoverable with `utility(text)`; or the truth
+is planted with `utilities={text: (mean, variance)}`. In a pairwise choice the agent picks label A with
+probability Φ((μ_A − μ_B) / √(σ_A² + σ_B²) + position_bias). Rating a `subject` on a scale (the request's
+`options` are the scale values each label stands for), it centres on mid + half-range · tanh(μ_subject) with
+spread √σ² of the scale's half-range, and `position_bias` favours the first label shown. It gives a non-label
+answer with probability `refusal_rate`. It behaves like any other backend: log-probs or samples, through the
+store.
 """
 
 from __future__ import annotations
@@ -51,29 +55,37 @@ class SyntheticBackend(Backend):
             self.truth[text] = (float(rng.normal()), float(self.noise**2 * math.exp(0.5 * rng.normal())))
         return self.truth[text]
 
-    def p_first(self, request: ChoiceRequest) -> float:
-        """P(the agent answers A | it answers A or B)."""
-        if request.options is None:
-            raise InputError("the synthetic agent needs the option texts of each request (ChoiceRequest.options)")
-        (mu_a, var_a), (mu_b, var_b) = (self.utility(t) for t in request.options)
-        return float(norm.cdf((mu_a - mu_b) / math.sqrt(var_a + var_b) + self.position_bias))
+    def label_probs(self, request: ChoiceRequest) -> np.ndarray:
+        """P(label | the agent answers with a label), in the request's label order."""
+        if request.options is None or len(request.options) != len(request.labels):
+            raise InputError("the synthetic agent needs what each label stands for (ChoiceRequest.options)")
+        if request.subject is None:
+            if len(request.options) != 2:
+                raise InputError("a choice among more than two options needs a subject to rate")
+            (mu_a, var_a), (mu_b, var_b) = (self.utility(t) for t in request.options)
+            p = float(norm.cdf((mu_a - mu_b) / math.sqrt(var_a + var_b) + self.position_bias))
+            return np.array([p, 1.0 - p])
+        values = np.array([float(v) for v in request.options])
+        mu, var = self.utility(request.subject)
+        mid, half = (values.max() + values.min()) / 2, (values.max() - values.min()) / 2
+        logits = -((values - (mid + half * math.tanh(mu))) ** 2) / (2 * var * half**2)
+        logits[0] += self.position_bias
+        weights = np.exp(logits - logits.max())
+        return weights / weights.sum()
 
     def _choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
-        out = []
         mass = 1.0 - self.refusal_rate
-        for request in requests:
-            p = min(max(self.p_first(request), 1e-12), 1 - 1e-12)
-            out.append(ChoiceResult.from_logprobs(math.log(p * mass), math.log((1 - p) * mass), []))
-        return out
+        return [ChoiceResult.from_logprobs(np.log(np.clip(self.label_probs(r), 1e-12, 1) * mass), [],
+                                           labels=r.labels) for r in requests]
 
     def sample(self, requests: Sequence[ChoiceRequest], n: int, temperature: float = 1.0,
                max_tokens: int = 16, seed: int = 0) -> list[list[str]]:
         out = []
         for request in requests:
-            p = self.p_first(request)
+            probs = self.label_probs(request)
             rng = _rng("sample", self.seed, seed, request.prompt, request.options)
             refuse = rng.random(n) < self.refusal_rate
-            first = rng.random(n) < p
-            out.append(["I would rather not choose." if r else ("A" if f else "B")
-                        for r, f in zip(refuse, first, strict=True)])
+            picks = rng.choice(len(probs), size=n, p=probs)
+            out.append(["I would rather not choose." if r else request.labels[k]
+                        for r, k in zip(refuse, picks, strict=True)])
         return out

@@ -14,7 +14,6 @@ from valuelab.errors import ModelSpecError
 from valuelab.models.base import Backend, ChoiceRequest, ChoiceResult
 from valuelab.models.hf import label_token_ids
 from valuelab.models.openai import logsumexp
-from valuelab.prompts import LABELS
 
 TOP_LOGPROBS = 20
 
@@ -35,7 +34,7 @@ class VLLMBackend(Backend):
         self.tokenizer = self.llm.get_tokenizer()
         config = self.llm.llm_engine.model_config
         self.revision = getattr(config, "revision", None) or getattr(config, "model", model_id)
-        self._label_ids: dict[str, list[int]] | None = None
+        self._label_ids: dict[str, list[int]] = {}
 
     def identity(self) -> dict[str, str]:
         return {"backend": self.kind, "model": self.model_id, "revision": str(self.revision)}
@@ -54,23 +53,23 @@ class VLLMBackend(Backend):
         return SamplingParams(max_tokens=1, temperature=0.0, logprobs=TOP_LOGPROBS), False
 
     def _choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
-        if self._label_ids is None:
-            first = self.render(requests[0])
-            self._label_ids = {label: label_token_ids(self.tokenizer, first, label) for label in LABELS}
-        all_ids = [i for ids in self._label_ids.values() for i in ids]
+        first = self.render(requests[0])
+        for label in {label for r in requests for label in r.labels} - set(self._label_ids):
+            self._label_ids[label] = label_token_ids(self.tokenizer, first, label)
+        all_ids = sorted({i for ids in self._label_ids.values() for i in ids})
         params, exact = self._params(all_ids)
         outputs = self.llm.chat([r.messages() for r in requests], params, use_tqdm=False, **self.chat_kwargs)
         results = []
-        for out in outputs:
+        for request, out in zip(requests, outputs, strict=True):
             lps = out.outputs[0].logprobs[0]  # token id -> Logprob(logprob, rank, decoded_token)
             top = sorted(((lp.decoded_token or "", float(lp.logprob)) for lp in lps.values()), key=lambda t: -t[1])
             floor = min(float(lp.logprob) for lp in lps.values())
-            logp, bound = {}, False
-            for label, ids in self._label_ids.items():
-                present = [float(lps[i].logprob) for i in ids if i in lps]
+            logps, bound = [], False
+            for label in request.labels:
+                present = [float(lps[i].logprob) for i in self._label_ids[label] if i in lps]
                 bound = bound or (not present and not exact)
-                logp[label] = logsumexp(present) if present else floor
-            results.append(ChoiceResult.from_logprobs(logp["A"], logp["B"], top[:10], bound_used=bound))
+                logps.append(logsumexp(present) if present else floor)
+            results.append(ChoiceResult.from_logprobs(logps, top[:10], bound_used=bound, labels=request.labels))
         return results
 
     def sample(self, requests: Sequence[ChoiceRequest], n: int, temperature: float = 1.0,
