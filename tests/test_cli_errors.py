@@ -56,3 +56,26 @@ def test_prefer_writes_csv(tmp_path, cli_env):
 
     frame = pd.read_csv(tmp_path / "o.csv")
     assert list(frame["first"]) == ["x", "z"] and frame["p_first"].between(0, 1).all()
+
+
+def test_simulate_then_fit_recovers_the_truth(tmp_path, cli_env):
+    prefs, truth, utils = tmp_path / "p.csv", tmp_path / "t.csv", tmp_path / "u.csv"
+    out = valuelab("simulate", "--items", "60", "--pairs", "900", "--samples", "10", "--seed", "2", "--out",
+                   str(prefs), "--truth", str(truth), env=cli_env)
+    assert out.returncode == 0, out.stderr
+    out = valuelab("fit", str(prefs), "--out", str(utils), "--holdout", "0.1", "--bootstrap", "10", env=cli_env)
+    assert out.returncode == 0, out.stderr
+    assert "held-out accuracy" in out.stdout
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    fitted = pd.read_csv(utils).merge(pd.read_csv(truth), on="item", suffixes=("", "_true"))
+    assert list(pd.read_csv(utils).columns) == ["item", "mean", "variance", "mean_lo", "mean_hi"]
+    assert spearmanr(fitted["mean"], fitted["mean_true"]).statistic > 0.95
+
+
+def test_fit_names_the_bad_row(tmp_path, cli_env):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("item_a,item_b,wins_a,wins_b\nx,y,1,2\nx,z,1,-2\n")
+    out = valuelab("fit", str(bad), "--out", str(tmp_path / "u.csv"), env=cli_env)
+    assert out.returncode == 2 and f"{bad}:3 field 'wins_b': negative count -2" in out.stderr

@@ -129,6 +129,31 @@ def cmd_utilities(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from valuelab.fit import fit_csv
+
+    summary = fit_csv(args.prefs, args.out, model=args.model, device=args.device, bootstrap=args.bootstrap,
+                      seed=args.seed, holdout=args.holdout, per_component=args.per_component)
+    print(f"fitted {summary['items']} items on {summary['pairs']} pairs ({args.model}); wrote {args.out}")
+    if "holdout" in summary:
+        h = summary["holdout"]
+        interval = summary.get("holdout_ci", {}).get("accuracy")
+        ci = f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
+        print(f"held-out accuracy {h['accuracy']:.3f}{ci}, log-loss {h['log_loss']:.3f}, "
+              f"calibration error {h['calibration_error']:.3f}, average confidence {h['avg_confidence']:.3f} "
+              f"over {h['n_pairs']} pairs")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from valuelab.fit import simulate_csv
+
+    summary = simulate_csv(args.items, args.pairs, args.samples, args.seed, args.out, truth=args.truth)
+    print(f"{summary['comparisons']} comparisons over {summary['pairs']} pairs of {args.items} items; "
+          f"wrote {args.out}" + (f" and {args.truth}" if args.truth else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from valuelab.prompts import DEFAULT_TEMPLATE, PAIRWISE_TEMPLATES
 
@@ -156,6 +181,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap replicates for utility intervals")
     p.add_argument("--selector", default="information-gain", choices=["information-gain", "reference"])
     p.set_defaults(func=cmd_utilities)
+
+    p = sub.add_parser("fit", help="fit utilities to a CSV of preferences (item_a,item_b,wins_a,wins_b)")
+    p.add_argument("prefs", type=Path, help="PREFS.csv; counts may be fractional")
+    p.add_argument("--out", type=Path, required=True, help="UTILS.csv to write (item,mean,variance[,mean_lo,mean_hi])")
+    p.add_argument("--model", default="thurstonian", choices=["thurstonian", "case5", "bradley-terry"])
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--bootstrap", type=int, default=0, help="bootstrap replicates for intervals")
+    p.add_argument("--holdout", type=float, help="fraction of pairs held out to report accuracy and log-loss")
+    p.add_argument("--per-component", action="store_true",
+                   help="fit each connected component of a disconnected comparison graph on its own scale")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("simulate", help="draw preferences from a Thurstonian agent with known utilities")
+    p.add_argument("--items", type=int, required=True)
+    p.add_argument("--pairs", type=int, required=True)
+    p.add_argument("--samples", type=int, default=10, help="comparisons per pair")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="PREFS.csv to write")
+    p.add_argument("--truth", type=Path, help="also write the true utilities here")
+    p.set_defaults(func=cmd_simulate)
     return parser
 
 
