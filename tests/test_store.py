@@ -119,4 +119,4 @@ def test_killed_run_resumes_to_the_same_answers(tmp_path, cli_env):
     assert resumed.keys() == uninterrupted.keys() and len(resumed) == 96
     for key, response in uninterrupted.items():
         a, b = json.loads(resumed[key]), json.loads(response)
-        assert a["p_a"] == pytest.approx(b["p_a"], abs=1e-6) and a["mass"] == pytest.approx(b["mass"], abs=1e-6)
+        assert a["probs"] == pytest.approx(b["probs"], abs=1e-6) and a["mass"] == pytest.approx(b["mass"], abs=1e-6)
