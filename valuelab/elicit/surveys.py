@@ -15,19 +15,35 @@ import difflib
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from string import ascii_uppercase
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
+from matplotlib.figure import Figure
 
 from valuelab.errors import InputError
+from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
 from valuelab.frameworks.mft import FOUNDATIONS
-from valuelab.frameworks.schwartz import BASIC_VALUES, HIGHER_ORDER, REFINED_VALUES
+from valuelab.frameworks.robustness import (
+    RANDOM_ROBUSTNESS_DRAWS,
+    TEXT_SUBSAMPLE,
+    answers_per_prompt,
+    baseline,
+    interval,
+    json_ready,
+    off_label,
+    text_agreement,
+)
+from valuelab.frameworks.schwartz import BASIC_VALUES, HIGHER_ORDER, REFINED_VALUES, circumplex_fit
 from valuelab.frameworks.wvs import POLES
+from valuelab.models.base import ChoiceRequest
+from valuelab.store import StoredModel
 
 BUILTIN: dict[str, str] = {
     "schwartz": "schwartz-portraits.yaml",
@@ -198,15 +214,24 @@ def builtin_path(name: str) -> Path:
     return Path(str(files("valuelab.surveys") / BUILTIN[name]))
 
 
+def local_dir() -> Path:
+    """`surveys/local/`: git-ignored, for licensed questionnaire text a user holds (e.g. the PVQ-RR)."""
+    return Path(str(files("valuelab.surveys"))) / "local"
+
+
 def load_instrument(name_or_path: str | Path) -> Instrument:
-    """Load a built-in instrument by name or a YAML file by path, validating everything on the way."""
+    """Load a built-in instrument by name, a user's `surveys/local/NAME.yaml` by name, or a YAML file by path,
+    validating everything on the way."""
+    local = local_dir() / f"{name_or_path}.yaml"
     if str(name_or_path) in BUILTIN:
         path = builtin_path(str(name_or_path))
+    elif local.is_file():
+        path = local
     else:
         path = Path(name_or_path)
         if not path.is_file():
-            raise InputError(f"no such file, and not a built-in instrument (built in: {', '.join(BUILTIN)})",
-                             file=str(name_or_path))
+            raise InputError(f"no such file, and not a built-in instrument (built in: {', '.join(BUILTIN)}) "
+                             f"nor one in {local_dir()}", file=str(name_or_path))
     return _Checker(str(path)).instrument(_read_yaml(path))
 
 
@@ -658,6 +683,247 @@ def score_wvs(ratings: Mapping[str, float], instrument: Instrument | None = None
                      "raw": math.nan, "recoded": math.nan, "score": _mean(values), "n_items": len(values)})
     return pd.DataFrame(rows, columns=["level", "name", "dimension", "indicator", "raw", "recoded", "score",
                                        "n_items"])
+
+
+# ---------------------------------------------------------------- elicitation
+
+SURVEY_TEMPLATE = "{prompt}\n\n{text}\n\n{options}\n\nReply with the {what} of one option only."
+"""Our wording for one rating item; the options are listed with their labels in the order shown."""
+DEFAULT_PROMPT = "Please answer the following question about yourself."
+SHOWN = ("forward", "reversed")
+SCORERS: dict[str, Callable[..., pd.DataFrame]] = {
+    "schwartz-mrat": score_schwartz, "mft-means": score_mft, "iw-projection": score_wvs,
+}
+HEADLINE_LEVELS: dict[str, tuple[str, ...]] = {
+    "schwartz-mrat": ("refined", "basic", "higher-order", "summary"),
+    "mft-means": ("foundation", "index", "summary"),
+    "iw-projection": ("indicator", "dimension"),
+}
+"""Score rows reported with intervals and baselines, per scoring method."""
+
+
+def scale_labels(points: int) -> tuple[str, ...]:
+    """Answer labels "1".."N", or letters beyond nine points: every label must be one token."""
+    return tuple(str(k) for k in range(1, points + 1)) if points <= 9 else tuple(ascii_uppercase[:points])
+
+
+def item_request(instrument: Instrument, item: Item, shown: str, system: str | None = None) -> ChoiceRequest:
+    """One item with its scale listed forward (as in the file) or reversed; `options` are the codes shown."""
+    order = list(range(item.scale.points))
+    if shown == "reversed":
+        order.reverse()
+    labels = scale_labels(item.scale.points)
+    part = instrument.parts.get(item.part) if item.part else None
+    prompt = (part.prompt if part and part.prompt else instrument.prompt) or DEFAULT_PROMPT
+    options = "\n".join(f"{label}. {item.scale.labels[k]}" for label, k in zip(labels, order, strict=True))
+    text = SURVEY_TEMPLATE.format(prompt=prompt, text=item.text, options=options,
+                                  what="number" if labels[0].isdigit() else "letter")
+    return ChoiceRequest(text, tuple(f"{item.scale.values[k]:g}" for k in order), system, labels, item.text)
+
+
+def elicit_survey(model: StoredModel, instrument: Instrument, items: Sequence[Item] | None = None,
+                  system: str | None = None) -> pd.DataFrame:
+    """Ask every item with its scale forward and reversed, through the store; one tidy row per prompt.
+
+    `rating` is the expected code under the label probabilities (renormalised over the labels);
+    `off_label` is the share of refusals (sample mode) or the probability on other tokens (log-prob).
+    """
+    asked = [(it, shown, item_request(instrument, it, shown, system))
+             for it in (instrument.items if items is None else items) for shown in SHOWN]
+    results = model.choice_probs([r for *_, r in asked])
+    rows = []
+    for (it, shown, request), result in zip(asked, results, strict=True):
+        rows.append({"item_id": it.id, "dimension": it.dimension, "part": it.part, "keyed": it.keyed,
+                     "catch": it.catch, "direction": shown,
+                     "rating": result.expected_value([float(v) for v in request.options]),
+                     "first_code": float(request.options[0]), "low": it.scale.low, "high": it.scale.high,
+                     "mass": result.mass, "off_label": off_label(result), "refusals": result.n_refusal,
+                     "answers": sum(result.counts or []) + result.n_refusal, "mode": result.mode})
+    return pd.DataFrame(rows)
+
+
+def aggregate_ratings(responses: pd.DataFrame) -> pd.DataFrame:
+    """Per item: the rating averaged over the two directions, and how much the direction moved it.
+
+    `order_effect` is |forward − reversed| as a share of the scale range; `primacy` is signed, > 0 when
+    the rating leans towards whichever option was shown first.
+    """
+    wide = responses.pivot_table(index="item_id", columns="direction", values="rating", sort=False)
+    first = responses[responses["direction"] == "forward"].set_index("item_id")
+    span = first["high"] - first["low"]
+    toward_first = np.sign(first["first_code"] - (first["high"] + first["low"]) / 2)
+    out = pd.DataFrame({"rating": wide[list(SHOWN)].mean(axis=1), "forward": wide["forward"],
+                        "reversed": wide["reversed"]})
+    out["order_effect"] = (out["forward"] - out["reversed"]).abs() / span
+    out["primacy"] = (out["forward"] - out["reversed"]) * toward_first / span
+    out["off_label"] = responses.groupby("item_id", sort=False)["off_label"].mean()
+    return out.reset_index()
+
+
+def resample_ratings(instrument: Instrument, ratings: dict[str, float],
+                     rng: np.random.Generator) -> dict[str, float]:
+    """A stratified item bootstrap that keeps item ids, so the unchanged scoring functions score the resample.
+
+    Each item takes the answer of a random item measuring the same thing on the same scale (same dimension
+    or cultural-map indicator, part and keying); a stratum of one item (a catch item, most map indicators)
+    keeps its answer and gets no interval.
+    """
+    strata: dict[tuple, list[str]] = {}
+    for it in instrument.items:
+        if it.id in ratings:
+            measured = it.indicator or it.dimension
+            key = ("catch", it.id) if it.catch else (measured, it.part, it.keyed, it.scale)
+            strata.setdefault(key, []).append(it.id)
+    return {iid: ratings[members[rng.integers(len(members))]]
+            for members in strata.values() for iid in members}
+
+
+def random_ratings(instrument: Instrument, item_ids: Sequence[str], answers: int,
+                   rng: np.random.Generator) -> dict[str, float]:
+    """Ratings of a uniform-random respondent: the mean of `answers` codes drawn uniformly per direction."""
+    return {iid: float(np.mean(rng.choice(instrument.item(iid).scale.values, 2 * answers)))
+            for iid in item_ids}
+
+
+def _headline(instrument: Instrument, frame: pd.DataFrame) -> pd.Series:
+    kept = frame[frame["level"].isin(HEADLINE_LEVELS[instrument.method])]
+    return pd.Series(kept["score"].to_numpy(float), index=pd.MultiIndex.from_frame(kept[["level", "name"]]))
+
+
+def survey_robustness(ratings: pd.DataFrame, responses: pd.DataFrame) -> dict[str, float]:
+    """The run-level robustness numbers of a set of survey responses."""
+    return {"order_effect": float(ratings["order_effect"].mean()),
+            "primacy": float(ratings["primacy"].mean()), "refusal_rate": float(responses["off_label"].mean())}
+
+
+@dataclass
+class SurveyResult:
+    """A survey run: tidy responses, per-item ratings, scores with intervals and baselines, robustness."""
+
+    instrument: str
+    method: str
+    model: dict[str, str]
+    responses: pd.DataFrame
+    ratings: pd.DataFrame
+    scores: pd.DataFrame
+    circumplex: dict[str, Any] | None
+    robustness: dict[str, Any]
+    robustness_baseline: dict[str, Any]
+    calls: dict[str, int]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline table: level, name, score, lo, hi, baseline, baseline_lo, baseline_hi, n_items."""
+        return self.scores
+
+    def to_dict(self) -> dict[str, Any]:
+        scores: dict[str, dict[str, Any]] = {}
+        for row in self.scores.to_dict("records"):
+            scores.setdefault(row["level"], {})[row["name"]] = {
+                "score": row["score"], "ci": [row["lo"], row["hi"]], "baseline": row["baseline"],
+                "baseline_range": [row["baseline_lo"], row["baseline_hi"]], "n_items": row["n_items"]}
+        return json_ready({"instrument": self.instrument, "method": self.method, "model": self.model,
+                           "n_items": len(self.ratings), "prompts": len(self.responses), "calls": self.calls,
+                           "scores": scores, "circumplex": self.circumplex, "robustness": self.robustness,
+                           "robustness_baseline": self.robustness_baseline})
+
+    def level(self, name: str) -> pd.DataFrame:
+        return self.scores[self.scores["level"] == name].set_index("name")
+
+    def figures(self) -> dict[str, Figure]:
+        """The instrument's framework figure (circle, bars or map) and the robustness panel."""
+        title = f"{self.instrument}: {self.model.get('model', '')}"
+        figures = {"robustness": robustness_figure({k: v for k, v in self.robustness.items() if k != "text"},
+                                                   self.robustness_baseline, f"Robustness ({title})")}
+        if self.method == "schwartz-mrat":
+            figures["schwartz_circle"] = schwartz_circle(self.level("refined"), title, "centred score (MRAT)")
+        elif self.method == "mft-means":
+            figures["foundation_bars"] = foundation_bars(self.level("foundation"), title, "foundation score",
+                                                         zero=2.5)
+        else:
+            dims = self.level("dimension")
+            x, y = dims.loc["surv-selfexp"], dims.loc["trad-secular"]
+            figures["cultural_map"] = cultural_map(
+                float(x["score"]), float(y["score"]), x_interval=(x["lo"], x["hi"]),
+                y_interval=(y["lo"], y["hi"]), title=title,
+                baseline=(x["baseline_lo"], x["baseline_hi"], y["baseline_lo"], y["baseline_hi"]))
+        return figures
+
+
+def run_survey(model: StoredModel, instrument: str | Path = "schwartz", *, limit: int | None = None,
+               seed: int = 0, system: str | None = None, n_boot: int = 200, n_random: int = 200,
+               text_subsample: int = TEXT_SUBSAMPLE) -> SurveyResult:
+    """Ask an instrument (each item forward and reversed) and score it with its own key.
+
+    `instrument` is a built-in name, a name in `surveys/local/`, or a YAML path. `limit` asks a seeded
+    random subset of items (scores then rest on fewer items; see `n_items`). Intervals are a stratified item
+    bootstrap (`n_boot`); the baseline a uniform-random respondent with as many answers per prompt as the
+    model.
+    """
+    inst = load_instrument(instrument)
+    items = list(inst.items)
+    if limit is not None and limit < len(items):
+        keep = np.sort(np.random.default_rng(seed).choice(len(items), limit, replace=False))
+        items = [items[i] for i in keep]
+    before = (model.counts.asked, model.counts.reused)
+    responses = elicit_survey(model, inst, items, system)
+    ratings = aggregate_ratings(responses)
+    observed = {iid: r for iid, r in zip(ratings["item_id"], ratings["rating"], strict=True)
+                if np.isfinite(r)}
+    score = SCORERS[inst.method]
+    full = score(observed, inst)
+    point = _headline(inst, full)
+    rng = np.random.default_rng(seed)
+    boot = pd.DataFrame([_headline(inst, score(resample_ratings(inst, observed, rng), inst))
+                         for _ in range(n_boot)])
+    per_prompt = answers_per_prompt(model)
+    null = pd.DataFrame([_headline(inst, score(random_ratings(inst, list(observed), per_prompt, rng), inst))
+                         for _ in range(n_random)])
+    n_items = full.set_index(["level", "name"])["n_items"]
+    scores = pd.concat([point.rename("score"), interval(boot), baseline(null), n_items], axis=1, join="inner")
+    scores = scores.rename_axis(["level", "name"]).reset_index()
+    scores.loc[scores["n_items"] < 2, ["lo", "hi"]] = np.nan  # one item: nothing to resample
+    if inst.method == "iw-projection":  # a dimension is the mean of its indicators: resample those instead
+        scores = _indicator_intervals(scores, inst, rng, n_boot)
+    circumplex = None
+    if inst.method == "schwartz-mrat":
+        refined = scores[scores["level"] == "refined"].set_index("name")["score"]
+        circumplex = circumplex_fit(refined.to_dict(), seed=seed)
+    robustness: dict[str, Any] = survey_robustness(ratings, responses) | {"paraphrase_spread": None}
+    summary = full[full["level"] == "summary"].set_index("name")["score"] if "summary" in set(full["level"]) \
+        else pd.Series(dtype=float)
+    robustness["acquiescence"] = float(summary["acquiescence"]) if "acquiescence" in summary else None
+    if "catch" in summary:
+        robustness["catch_passed"] = float(summary["catch"])
+    text = text_agreement(model, [item_request(inst, it, shown, system) for it in items for shown in SHOWN],
+                          n=text_subsample, seed=seed)
+    robustness |= {"text_agreement": text["agreement"], "text": text}
+    draws = []
+    for _ in range(RANDOM_ROBUSTNESS_DRAWS):
+        fake = responses.assign(rating=[float(np.mean(rng.choice(inst.item(i).scale.values, per_prompt)))
+                                        for i in responses["item_id"]], off_label=0.0)
+        draws.append(survey_robustness(aggregate_ratings(fake), fake))
+    return SurveyResult(inst.id, inst.method, dict(model.identity), responses, ratings, scores, circumplex,
+                        robustness, pd.DataFrame(draws).mean().to_dict(),
+                        {"asked": model.counts.asked - before[0], "reused": model.counts.reused - before[1]})
+
+
+def _indicator_intervals(scores: pd.DataFrame, inst: Instrument, rng: np.random.Generator,
+                         n_boot: int) -> pd.DataFrame:
+    """Cultural-map dimension intervals from resampling its indicators (most indicators are a single item)."""
+    indicators = scores[scores["level"] == "indicator"].set_index("name")["score"].dropna()
+    spec = inst.scoring["indicators"]
+    for dimension in POLES:
+        values = indicators[[spec[code]["dimension"] == dimension for code in indicators.index]].to_numpy()
+        if len(values):
+            means = [float(np.mean(values[rng.integers(0, len(values), len(values))])) for _ in range(n_boot)]
+            row = (scores["level"] == "dimension") & (scores["name"] == dimension)
+            scores.loc[row, ["lo", "hi"]] = np.percentile(means, [2.5, 97.5]) if means else np.nan
+    return scores
+
+
+def figure(result: SurveyResult) -> Figure:
+    """The headline figure of a survey run: its framework figure."""
+    return next(fig for name, fig in result.figures().items() if name != "robustness")
 
 
 # ---------------------------------------------------------------- command line

@@ -1,0 +1,133 @@
+"""Scoring in valuelab.frameworks: the circumplex check, the conditional logit, DailyDilemmas' percentages,
+the random-respondent baseline and the figures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from valuelab.elicit.dilemmas import TAG_LEVELS, dilemmas_frame, load_dilemmas
+from valuelab.frameworks.dilemmas import (
+    fit_weights,
+    random_choices,
+    score_choices,
+    selected_minus_neglected,
+    tag_differences,
+)
+from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
+from valuelab.frameworks.robustness import interval, json_ready
+from valuelab.frameworks.schwartz import REFINED_VALUES, circumplex_fit
+
+ORDER = list(REFINED_VALUES)
+
+
+@pytest.fixture(scope="module")
+def actions() -> pd.DataFrame:
+    return dilemmas_frame(load_dilemmas("everyday"))
+
+
+def test_circumplex_fit_finds_a_sinusoidal_profile_and_its_peak():
+    peak = ORDER.index("universalism-concern")
+    profile = {v: math.cos(2 * math.pi * (k - peak) / len(ORDER)) for k, v in enumerate(ORDER)}
+    fit = circumplex_fit(profile, n_permutations=200)
+    assert fit["r2"] == pytest.approx(1.0)
+    assert fit["peak"] == "universalism-concern"
+    assert fit["p_value"] < 0.01
+
+
+def test_circumplex_fit_of_a_scrambled_profile_is_weak():
+    rng = np.random.default_rng(3)
+    fit = circumplex_fit(dict(zip(ORDER, rng.normal(size=len(ORDER)), strict=True)), n_permutations=200)
+    assert fit["r2"] < 0.5
+    assert fit["p_value"] > 0.05
+    assert math.isnan(circumplex_fit({"hedonism": 1.0})["r2"])
+
+
+def test_conditional_logit_recovers_planted_weights(actions):
+    truth = {"care": 1.5, "loyalty": -1.0, "liberty": 0.5}
+    diffs = tag_differences(actions, "mft", TAG_LEVELS["mft"])
+    beta = np.array([truth.get(t, 0.0) for t in diffs.columns])
+    p_a = pd.Series(1 / (1 + np.exp(-(diffs.to_numpy() @ beta))), index=diffs.index)
+    weights = fit_weights(p_a, diffs)
+    for tag in TAG_LEVELS["mft"]:
+        assert weights[tag] == pytest.approx(truth.get(tag, 0.0), abs=1e-4)
+
+
+def test_tag_differences_are_a_minus_b():
+    frame = pd.DataFrame([
+        {"dilemma_id": "d1", "action": "a", "mft": ("care",)},
+        {"dilemma_id": "d1", "action": "b", "mft": ("loyalty", "care")},
+    ])
+    diffs = tag_differences(frame, "mft", ["care", "loyalty", "purity"])
+    assert diffs.loc["d1"].tolist() == [0.0, -1.0, 0.0]
+
+
+def test_selected_minus_neglected_matches_the_dailydilemmas_formula():
+    frame = pd.DataFrame([
+        {"dilemma_id": "d1", "action": "a", "mft": ("care",)},
+        {"dilemma_id": "d1", "action": "b", "mft": ("loyalty",)},
+        {"dilemma_id": "d2", "action": "a", "mft": ("loyalty",)},
+        {"dilemma_id": "d2", "action": "b", "mft": ("care", "purity")},
+    ])
+    # d1: a chosen (care selected, loyalty neglected); d2: b chosen (care, purity selected; loyalty neglected)
+    table = selected_minus_neglected(pd.Series([1.0, 0.0], index=["d1", "d2"]), frame, "mft",
+                                     ["care", "loyalty", "purity", "authority"])
+    assert table.loc["care", "smn"] == 100.0
+    assert table.loc["loyalty", "smn"] == -100.0
+    assert table.loc["purity", "smn"] == 100.0
+    assert math.isnan(table.loc["authority", "smn"])
+    soft = selected_minus_neglected(pd.Series([0.75, 0.5], index=["d1", "d2"]), frame, "mft", ["care"])
+    assert soft.loc["care", "selected"] == pytest.approx(0.75 + 0.5)
+    assert soft.loc["care", "smn"] == pytest.approx(100 * (1.25 - 0.75) / 2)
+
+
+def test_random_respondent_scores_flat_within_its_interval(actions):
+    ids = pd.Index(actions["dilemma_id"].unique())
+    p_a = pd.Series(random_choices(len(ids), 60, np.random.default_rng(7)), index=ids)
+    levels = {k: TAG_LEVELS[k] for k in ("higher_order", "mft")}
+    scores = score_choices(p_a, actions, levels, random_answers=60, n_boot=60, n_random=60)
+    assert set(scores["level"]) == set(levels)
+    covers_zero = (scores["weight_lo"] < 0) & (scores["weight_hi"] > 0)
+    assert covers_zero.mean() >= 0.8  # 95 % intervals: about one in twenty may miss
+    assert (scores["weight"].abs() < 0.3).all()
+    inside = (scores["smn"] >= scores["smn_baseline_lo"]) & (scores["smn"] <= scores["smn_baseline_hi"])
+    assert inside.mean() >= 0.8
+
+
+def test_planted_choices_put_the_planted_tag_on_top(actions):
+    diffs = tag_differences(actions, "higher_order", TAG_LEVELS["higher_order"])
+    p_a = pd.Series(np.where(diffs["self-transcendence"] > 0, 0.95,
+                             np.where(diffs["self-transcendence"] < 0, 0.05, 0.5)), index=diffs.index)
+    scores = score_choices(p_a, actions, {"higher_order": TAG_LEVELS["higher_order"]}, random_answers=60,
+                           n_boot=40, n_random=40).set_index("tag")
+    assert scores["weight"].idxmax() == "self-transcendence"
+    top = scores.loc["self-transcendence"]
+    assert top["weight_lo"] > top["weight_baseline_hi"]
+    assert scores["smn"].idxmax() == "self-transcendence"
+
+
+def test_interval_ignores_nan_columns():
+    draws = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [math.nan] * 3})
+    table = interval(draws)
+    assert table.loc["x", "lo"] < table.loc["x", "hi"]
+    assert math.isnan(table.loc["y", "lo"])
+    assert json_ready({"a": np.float64(math.nan), "b": [np.int64(2)]}) == {"a": None, "b": [2]}
+
+
+def test_figures_render(tmp_path):
+    refined = pd.DataFrame({"score": np.linspace(-1, 1, len(ORDER)), "lo": -1.5, "hi": 1.5,
+                            "baseline_lo": -0.2, "baseline_hi": 0.2}, index=ORDER)
+    foundations = pd.DataFrame({"score": [3.0, 2.0], "lo": [2.5, 1.5], "hi": [3.5, 2.5]},
+                               index=["care", "loyalty"])
+    figures = [schwartz_circle(refined), foundation_bars(foundations, zero=2.5),
+               cultural_map(0.3, -0.2, x_interval=(0.1, 0.5), y_interval=(-0.4, 0.0),
+                            baseline=(-0.1, 0.1, -0.1, 0.1)),
+               robustness_figure({"order_effect": 0.1, "acquiescence": None}, {"order_effect": 0.2})]
+    for k, fig in enumerate(figures):
+        assert isinstance(fig, Figure)
+        fig.savefig(tmp_path / f"{k}.png")
+        assert (tmp_path / f"{k}.png").stat().st_size > 1000

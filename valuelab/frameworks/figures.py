@@ -1,0 +1,147 @@
+"""Figures for framework scores: the Schwartz circle, foundation bars, the cultural map, the robustness panel.
+
+Figures are built on matplotlib's Agg canvas without pyplot, so no global backend state is touched; save them
+with `fig.savefig(path)`. Every score is drawn with its interval and the uniform-random respondent's range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from valuelab.frameworks.mft import FOUNDATIONS
+from valuelab.frameworks.schwartz import HIGHER_ORDER, REFINED_VALUES
+from valuelab.frameworks.wvs import POLES
+
+BASELINE_COLOUR = "0.85"
+HIGHER_ORDER_COLOURS = {"openness-to-change": "tab:orange", "self-enhancement": "tab:red",
+                        "conservation": "tab:blue", "self-transcendence": "tab:green"}
+
+
+def _figure(width: float, height: float, polar: bool = False) -> tuple[Figure, object]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(projection="polar" if polar else None)
+
+
+def _column(scores: pd.DataFrame, name: str) -> np.ndarray:
+    return scores[name].to_numpy(float) if name in scores else np.full(len(scores), math.nan)
+
+
+def schwartz_circle(scores: pd.DataFrame, title: str = "Schwartz values", label: str = "score") -> Figure:
+    """The 19 refined values around a circle in circumplex order, each at its radial score.
+
+    `scores` is indexed by refined value with columns `score` and optionally `lo`, `hi` (interval) and
+    `baseline_lo`, `baseline_hi` (the random respondent's range, drawn as a grey band).
+    """
+    order = list(REFINED_VALUES)
+    frame = scores.reindex(order)
+    theta = np.linspace(0, 2 * np.pi, len(order), endpoint=False)
+    closed = np.append(theta, theta[0])
+    fig, ax = _figure(7, 7, polar=True)
+    values = frame["score"].to_numpy(float)
+    lo, hi = _column(frame, "lo"), _column(frame, "hi")
+    base_lo, base_hi = _column(frame, "baseline_lo"), _column(frame, "baseline_hi")
+    finite = np.concatenate([a[np.isfinite(a)] for a in (values, lo, hi, base_lo, base_hi)])
+    reach = max(float(np.abs(finite).max()) if finite.size else 1.0, 1e-6) * 1.15
+    ax.set_rlim(-reach, reach)
+    ax.plot(np.linspace(0, 2 * np.pi, 200), np.zeros(200), color="0.4", lw=0.8, ls="--")
+    if np.isfinite(base_lo).any():
+        ax.fill_between(closed, np.append(base_lo, base_lo[0]), np.append(base_hi, base_hi[0]),
+                        color=BASELINE_COLOUR, label="random respondent (95%)")
+    if np.isfinite(lo).any():
+        ax.fill_between(closed, np.append(lo, lo[0]), np.append(hi, hi[0]), color="tab:purple", alpha=0.2,
+                        label="95% interval")
+    ax.plot(closed, np.append(values, values[0]), color="tab:purple", marker="o", label=label)
+    ax.set_xticks(theta)
+    colours = {v: c for h, c in HIGHER_ORDER_COLOURS.items() for v in HIGHER_ORDER[h]}
+    ax.set_xticklabels(order, fontsize=7)
+    for tick, value in zip(ax.get_xticklabels(), order, strict=True):
+        tick.set_color(colours.get(value, "0.3"))
+    ax.set_title(title)
+    ax.legend(loc="lower left", bbox_to_anchor=(-0.1, -0.12), fontsize=7)
+    return fig
+
+
+def foundation_bars(scores: pd.DataFrame, title: str = "Moral foundations", label: str = "score",
+                    zero: float = 0.0) -> Figure:
+    """One bar per moral foundation with its interval, over the random respondent's range (grey)."""
+    frame = scores.reindex([f for f in FOUNDATIONS if f in scores.index])
+    fig, ax = _figure(7, 4)
+    x = np.arange(len(frame))
+    values = frame["score"].to_numpy(float)
+    base_lo, base_hi = _column(frame, "baseline_lo"), _column(frame, "baseline_hi")
+    for k in range(len(frame)):
+        if np.isfinite(base_lo[k]):
+            ax.fill_between([k - 0.45, k + 0.45], base_lo[k], base_hi[k], color=BASELINE_COLOUR, zorder=0,
+                            label="random respondent (95%)" if k == 0 else None)
+    lo, hi = _column(frame, "lo"), _column(frame, "hi")
+    error = np.vstack([values - lo, hi - values]) if np.isfinite(lo).any() else None
+    ax.bar(x, values - zero, bottom=zero, color="tab:blue", alpha=0.8, yerr=error, capsize=3, label=label)
+    ax.axhline(zero, color="0.4", lw=0.8)
+    ax.set_xticks(x, list(frame.index))
+    ax.set_ylabel(label)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def cultural_map(x: float, y: float, *, x_interval: tuple[float, float] | None = None,
+                 y_interval: tuple[float, float] | None = None,
+                 baseline: tuple[float, float, float, float] | None = None,
+                 title: str = "Cultural map position", limit: float = 1.0) -> Figure:
+    """The respondent on the Inglehart-Welzel map: x survival→self-expression, y traditional→secular-rational.
+
+    Published country positions are not drawn: the IVS map coordinates are factor scores over country means
+    (Inglehart & Welzel 2005), while this is a single respondent's standardised projection (or a choice
+    weight), so the two do not share a scale and placing them together would mislead. `baseline` is the
+    random respondent's (x_lo, x_hi, y_lo, y_hi) range, drawn as a grey box.
+    """
+    (neg_x, pos_x), (neg_y, pos_y) = POLES["surv-selfexp"], POLES["trad-secular"]
+    fig, ax = _figure(6, 6)
+    reach = max(limit, abs(x) * 1.2 if math.isfinite(x) else 0, abs(y) * 1.2 if math.isfinite(y) else 0)
+    if baseline is not None and all(map(math.isfinite, baseline)):
+        x_lo, x_hi, y_lo, y_hi = baseline
+        ax.fill_between([x_lo, x_hi], y_lo, y_hi, color=BASELINE_COLOUR, label="random respondent (95%)")
+    xerr = None if x_interval is None else [[x - x_interval[0]], [x_interval[1] - x]]
+    yerr = None if y_interval is None else [[y - y_interval[0]], [y_interval[1] - y]]
+    ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", color="tab:red", capsize=4, label="respondent")
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(-reach, reach)
+    ax.set_xlabel(f"{neg_x}  ←→  {pos_x}")
+    ax.set_ylabel(f"{neg_y}  ←→  {pos_y}")
+    ax.set_title(title)
+    ax.text(0.01, 0.01, "country positions omitted: not on the same scale", transform=ax.transAxes,
+            fontsize=7, color="0.4")
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def robustness_figure(robustness: Mapping[str, float | None], baselines: Mapping[str, float | None]
+                      | None = None, title: str = "Robustness") -> Figure:
+    """The robustness numbers as horizontal bars, with the random respondent's value marked where known."""
+    names = [k for k, v in robustness.items() if isinstance(v, int | float) and math.isfinite(v)]
+    fig, ax = _figure(7, 0.5 * len(names) + 1.5)
+    y = np.arange(len(names))
+    ax.barh(y, [float(robustness[k]) for k in names], color="tab:gray")
+    marked = False
+    for k, name in enumerate(names):
+        value = (baselines or {}).get(name)
+        if isinstance(value, int | float) and math.isfinite(value):
+            ax.plot([value], [k], marker="|", markersize=18, color="tab:red",
+                    label=None if marked else "random respondent")
+            marked = True
+    ax.set_yticks(y, names)
+    ax.axvline(0, color="0.4", lw=0.8)
+    ax.invert_yaxis()
+    ax.set_title(title)
+    if marked:
+        ax.legend(fontsize=7)
+    return fig
