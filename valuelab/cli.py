@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import sys
 import time
@@ -154,6 +155,84 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_analysis(out: Path, name: str, result, figure) -> None:
+    """NAME.json (every number), NAME.csv (the table) and NAME.svg (the figure) in `out`."""
+    from valuelab.manifest import write_json
+    from valuelab.report import to_svg
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / f"{name}.json", result.to_dict())
+    result.to_frame().to_csv(out / f"{name}.csv", index=False)
+    (out / f"{name}.svg").write_text(to_svg(figure(result)), encoding="utf-8")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from valuelab.analyses import analysis_module
+
+    module = analysis_module(args.name)
+    options = {"budget": args.budget, "seed": args.seed}
+    if args.outcomes:
+        options["outcomes"] = args.outcomes
+    model = open_model(args)
+    result = module.run(model, **{k: v for k, v in options.items() if v is not None})
+    summary = result.to_dict()
+    headline = summary.get(summary.get("headline", ""), None)
+    print(json.dumps({"analysis": args.name, "headline": summary.get("headline"), "value": headline},
+                     default=float))
+    if args.out:
+        write_analysis(args.out, args.name, result, module.figure)
+        print(f"wrote {args.out}/{args.name}.json, .csv, .svg")
+    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
+          f"{model.store.path}]", file=sys.stderr)
+    return 0
+
+
+def cmd_dilemmas(args: argparse.Namespace) -> int:
+    from valuelab.elicit import dilemmas
+
+    model = open_model(args)
+    result = dilemmas.run_dilemmas(model, args.set, limit=args.limit, seed=args.seed)
+    write_analysis(args.out, f"dilemmas-{args.set}", result, dilemmas.figure)
+    print(f"wrote {args.out}/dilemmas-{args.set}.json, .csv, .svg")
+    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
+          f"{model.store.path}]", file=sys.stderr)
+    return 0
+
+
+def cmd_survey(args: argparse.Namespace) -> int:
+    from valuelab.elicit import surveys
+
+    model = open_model(args)
+    result = surveys.run_survey(model, args.instrument, limit=args.limit, seed=args.seed)
+    write_analysis(args.out, f"survey-{args.instrument}", result, surveys.figure)
+    print(f"wrote {args.out}/survey-{args.instrument}.json, .csv, .svg")
+    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
+          f"{model.store.path}]", file=sys.stderr)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from valuelab.audit import run_audit
+
+    if args.store is None:  # the audit's answers live beside its report, so a rerun resumes from them
+        args.store = args.out / "store.sqlite"
+    model = open_model(args)
+    audit = run_audit(model, suite=args.suite, seed=args.seed, outcomes=args.outcomes)
+    paths = audit.write(args.out)
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
+          f"{model.store.path}]", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from valuelab.report import compare_reports
+
+    compare_reports(args.dirs, args.out)
+    print(f"wrote {args.out}/report.html, report.pdf and results.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from valuelab.prompts import DEFAULT_TEMPLATE, PAIRWISE_TEMPLATES
 
@@ -202,6 +281,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="PREFS.csv to write")
     p.add_argument("--truth", type=Path, help="also write the true utilities here")
     p.set_defaults(func=cmd_simulate)
+
+    from valuelab.analyses import ANALYSES
+
+    p = sub.add_parser("analyze", help="run one analysis: " + ", ".join(ANALYSES))
+    p.add_argument("name", choices=sorted(ANALYSES), metavar="NAME", help=", ".join(ANALYSES))
+    add_model_options(p)
+    p.add_argument("--budget", type=int, help="pairs (or conditions, statements, triads) to ask; see each analysis")
+    p.add_argument("--outcomes", help="outcome set for the analyses that take one (quick, core, or a file)")
+    p.add_argument("--out", type=Path, help="folder for NAME.json, NAME.csv and NAME.svg")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("dilemmas", help="forced choices over a dilemma set, scored on value frameworks")
+    add_model_options(p)
+    p.add_argument("--set", default="everyday", help="everyday, high-stakes, all, or a JSONL/CSV file")
+    p.add_argument("--limit", type=int, help="ask only this many dilemmas (a seeded sample)")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_dilemmas)
+
+    p = sub.add_parser("survey", help="a survey instrument, Likert items forward and reversed")
+    add_model_options(p)
+    p.add_argument("--instrument", default="schwartz", help="schwartz, mft, wvs, or an instrument YAML")
+    p.add_argument("--limit", type=int, help="ask only this many items (a seeded sample)")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_survey)
+
+    from valuelab.audit import SUITES
+
+    p = sub.add_parser("audit", help="run an audit suite and write report.html, report.pdf and results.json")
+    add_model_options(p)
+    p.add_argument("--suite", default="quick", choices=list(SUITES))
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--outcomes", help="outcome set for the utility stages (default: quick or core by suite)")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("compare", help="a comparison report over several audit folders")
+    p.add_argument("dirs", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -1,0 +1,117 @@
+"""`valuelab audit`: every stage on a synthetic agent, escaping, the embedded model killed and resumed, the
+OpenAI-compatible path."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_report import chromium, console_messages, pdf_text, rasterize
+
+from valuelab.audit import SUITES, run_audit
+from valuelab.elicit.outcomes import load_outcomes
+from valuelab.models import load_model
+from valuelab.store import Store, StoredModel
+
+SCRIPT = "<script>alert('pwned')</script>"
+
+
+def write_outcomes(path: Path, texts: list[str]) -> Path:
+    path.write_text("".join(json.dumps({"id": f"o{i}", "text": t, "category": "test"}) + "\n"
+                            for i, t in enumerate(texts)))
+    return path
+
+
+def test_quick_suite_on_a_synthetic_agent_runs_every_stage(tmp_path):
+    audit = run_audit(StoredModel(load_model("synthetic:5"), Store(tmp_path / "s.sqlite")), suite="quick",
+                      progress=False)
+    paths = audit.write(tmp_path / "out")
+    report = audit.report
+    keys = [s.key for s in report.sections]
+    assert keys[0] == "utilities" and keys[-1] == "robustness"
+    assert set(keys[1:-1]) == {stage.key for stage in SUITES["quick"]}
+    failed = [(s.key, s.notes) for s in report.sections if any("could not run" in n or "failed" in n for n in s.notes)]
+    assert failed == []
+    names = {h["name"] for h in report.headline}
+    assert any("heldout accuracy" in n for n in names) and any("cycle probability" in n for n in names)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    accuracy = next(s for s in results["sections"] if s["key"] == "accuracy")
+    assert accuracy["numbers"]["heldout_accuracy"]["value"] > 0.8  # a coherent agent is predictable
+    assert accuracy["published"][0]["model"] == "GPT-4o"
+    assert {p.name for p in paths} >= {"report.html", "report.pdf", "results.json", "utilities.csv", "manifest.json"}
+    assert len(pd.read_csv(tmp_path / "out" / "utilities.csv")) == 60
+
+
+def test_model_and_data_text_is_escaped(tmp_path):
+    outcomes = write_outcomes(tmp_path / "o.jsonl", [f"Outcome {i} {SCRIPT}" for i in range(6)] +
+                              ['<img src=x onerror="alert(1)"> happens'])
+    audit = run_audit(StoredModel(load_model("synthetic:1")), suite="quick", outcomes=str(outcomes),
+                      only=["accuracy"], progress=False)
+    audit.write(tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert SCRIPT not in html and "<img src=x" not in html
+    assert "&lt;script&gt;" in html
+
+
+@pytest.mark.server
+def test_audit_over_the_openai_path(llama_server, tmp_path):
+    outcomes = write_outcomes(tmp_path / "o.jsonl", [o.text for o in load_outcomes("quick")[::8]])
+    model = StoredModel(load_model("openai:smollm2", base_url=llama_server), Store(tmp_path / "s.sqlite"))
+    audit = run_audit(model, outcomes=str(outcomes), only=["accuracy", "corrigibility"], progress=False)
+    numbers = {s.key: s.numbers for s in audit.report.sections}
+    assert numbers["corrigibility"]["cost"]["prompts_asked"] == 24
+    assert 0 <= numbers["accuracy"]["heldout_accuracy"]["value"] <= 1
+    assert audit.report.manifest["model"]["backend"] == "openai"
+
+
+def stored_count(path: Path) -> int:
+    try:
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_quick_audit_of_the_embedded_model_killed_and_resumed(tmp_path, cli_env):
+    """The demo's command, SIGKILLed part-way: the rerun asks only what is missing and writes the full report."""
+    out = tmp_path / "smollm2"
+    cmd = [sys.executable, "-m", "valuelab.cli", "audit", "smollm2", "--suite", "quick", "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 900
+    while proc.poll() is None and time.time() < deadline and stored_count(out / "store.sqlite") < 300:
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = stored_count(out / "store.sqlite")
+    assert before >= 300 and not (out / "report.html").exists()
+
+    rerun = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=1800)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    asked = int(re.search(r"(\d+) prompts asked", rerun.stderr).group(1))
+    assert stored_count(out / "store.sqlite") == before + asked  # nothing asked twice
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"].startswith("smollm2:")
+    keys = [s["key"] for s in results["sections"]]
+    assert "accuracy" in keys and "dilemmas-everyday" in keys and "survey-mft" in keys
+    page = out / "report.html"
+    dom = chromium(page, tmp_path, "--dump-dom")
+    assert dom.returncode == 0 and console_messages(dom.stderr) == []
+    for key in keys:
+        assert f'id="sec-{key}"' in dom.stdout
+    shot = tmp_path / "report.png"
+    chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
+    assert shot.stat().st_size > 20_000
+    pages = pdf_text(out / "report.pdf")
+    assert len(pages) >= len(keys) and "Held-out fit accuracy" in "".join(pages)
+    assert len(rasterize(out / "report.pdf", tmp_path)) == len(pages)

@@ -1,0 +1,262 @@
+"""`valuelab audit MODEL`: run a suite of analyses through the store and gather them into one report.
+
+Every stage asks its questions through the same response store, so an interrupted audit, run again, asks the
+model only for what is missing and then rebuilds the same report. A stage that fails is reported in its section
+and the audit goes on: one broken analysis should not cost the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from tqdm import tqdm
+
+from valuelab.analyses import ANALYSES
+from valuelab.elicit.outcomes import load_outcomes
+from valuelab.errors import InputError, ValuelabError
+from valuelab.manifest import build_manifest, write_json
+from valuelab.report import Report, Section, new_figure, write_report
+from valuelab.store import StoredModel
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of an audit: `run(model, **options)` returns a result with `to_dict()`/`to_frame()`, and
+    `figure(result)` draws it."""
+
+    key: str
+    title: str
+    module: str
+    options: dict[str, Any] = field(default_factory=dict)
+    runner: str = "run"
+
+
+def analysis(name: str, **options) -> Stage:
+    return Stage(name, ANALYSES[name][1], f"valuelab.analyses.{ANALYSES[name][0]}", options)
+
+
+def dilemmas(set_name: str, **options) -> Stage:
+    return Stage(f"dilemmas-{set_name}", f"Dilemmas ({set_name})", "valuelab.elicit.dilemmas",
+                 {"set_name": set_name, **options}, runner="run_dilemmas")
+
+
+def survey(instrument: str, title: str, **options) -> Stage:
+    return Stage(f"survey-{instrument}", title, "valuelab.elicit.surveys", {"instrument": instrument, **options},
+                 runner="run_survey")
+
+
+# Budgets are pairs (or conditions, statements, triads) per analysis; the quick suite is sized so the
+# embedded 135M model finishes on a two-core CPU in about ten minutes, the others for a GPU or an API.
+SUITES: dict[str, list[Stage]] = {
+    "quick": [
+        analysis("accuracy", outcomes="quick", budget=90, holdout=0.03),
+        analysis("completeness", outcomes="quick", budget=90, holdout=0.03),
+        analysis("transitivity", outcomes="quick", budget=20),
+        analysis("expected-utility", outcomes="quick", budget=80, n_lotteries=10, holdout=0.01),
+        analysis("implicit-expected-utility", max_events=4, budget=40),
+        analysis("exchange-rates", n_groups=3, budget=70, holdout=0.01),
+        analysis("time-discounting", budget=24),
+        analysis("corrigibility", budget=12),
+        analysis("political-values", budget=110, holdout=0.01),
+        dilemmas("everyday", limit=12),
+        survey("mft", "Moral foundations"),
+        survey("wvs", "Cultural map"),
+    ],
+    "standard": [
+        analysis("accuracy", outcomes="core"),
+        analysis("completeness", outcomes="core"),
+        analysis("transitivity", outcomes="core", budget=300),
+        analysis("expected-utility", outcomes="core"),
+        analysis("implicit-expected-utility"),
+        analysis("exchange-rates"),
+        analysis("time-discounting"),
+        analysis("instrumental-values"),
+        analysis("utility-maximization"),
+        analysis("power-seeking"),
+        analysis("corrigibility"),
+        analysis("political-values"),
+        dilemmas("everyday"),
+        dilemmas("high-stakes"),
+        survey("schwartz", "Schwartz values"),
+        survey("mft", "Moral foundations"),
+        survey("wvs", "Cultural map"),
+    ],
+}
+SUITES["full"] = [*SUITES["standard"], analysis("exchange-rates", category="species")]
+
+
+def published_references() -> dict:
+    return yaml.safe_load((files("valuelab") / "data" / "published.yaml").read_text(encoding="utf-8"))
+
+
+PUBLISHED_FOR = {"accuracy": "heldout_accuracy", "completeness": "average_confidence",
+                 "transitivity": "log10_cycle_probability", "utility-maximization": "utility_maximization_top1"}
+
+
+def published_table(stage_key: str) -> pd.DataFrame | None:
+    refs = published_references()
+    metric = PUBLISHED_FOR.get(stage_key)
+    if metric is None:
+        return None
+    entry = refs["metrics"][metric]
+    return pd.DataFrame([{"model": v["model"], "value": v["value"], "metric": metric,
+                          "source": f"{refs['source']}, {v['where']}"} for v in entry["values"]])
+
+
+def first_paragraph(text: str | None) -> str:
+    return (text or "").strip().split("\n\n")[0].replace("\n", " ")
+
+
+def run_stage(model: StoredModel, stage: Stage, seed: int) -> tuple[Section, dict | None]:
+    """Run one stage and turn its result into a report section (and a headline entry, when it has one)."""
+    module = importlib.import_module(stage.module)
+    asked_before, started = model.counts.asked, time.time()
+    try:
+        result = getattr(module, stage.runner)(model, seed=seed, **stage.options)
+    except ValuelabError as exc:  # bad input or an unreachable model: say so in the report
+        return Section(stage.key, stage.title, notes=[f"This stage could not run: {exc}"]), None
+    except Exception as exc:  # a bug in one analysis must not cost the others; it is shown, not hidden
+        traceback.print_exc()
+        return Section(stage.key, stage.title,
+                       notes=[f"This stage failed ({type(exc).__name__}: {exc}); please report it."]), None
+    numbers = result.to_dict()
+    numbers["cost"] = {"prompts_asked": model.counts.asked - asked_before,
+                       "seconds": round(time.time() - started, 1)}
+    section = Section(stage.key, stage.title, intro=first_paragraph(module.__doc__), numbers=numbers,
+                      tables=[("Results", result.to_frame())], figures=[(stage.title, module.figure(result))],
+                      notes=list(numbers.get("notes", [])), published=published_table(stage.key))
+    return section, headline_entry(stage, numbers)
+
+
+HOW_TO_READ = {
+    "heldout_accuracy": "How often the fitted utilities predict a choice the fit never saw; 0.5 is chance.",
+    "average_confidence": "How decisive the model is, from 0.5 (always indifferent) to 1 (always certain).",
+    "cycle_probability": "Chance that three random outcomes are ranked in a circle; lower is more coherent.",
+}
+
+
+def headline_entry(stage: Stage, numbers: dict) -> dict | None:
+    key = numbers.get("headline")
+    metric = numbers.get(key) if key else None
+    if not isinstance(metric, dict) or "value" not in metric:
+        return None
+    lo, hi = metric.get("ci", [None, None])
+    return {"name": f"{stage.title}: {key.replace('_', ' ')}", "value": metric["value"], "lo": lo, "hi": hi,
+            "baseline": metric.get("baseline"), "how_to_read": HOW_TO_READ.get(key, "")}
+
+
+@dataclass
+class Audit:
+    """A finished audit: the report and the fitted utilities behind its ranking."""
+
+    report: Report
+    utilities: pd.DataFrame
+
+    def write(self, out: Path) -> list[Path]:
+        """report.html, report.pdf, results.json, utilities.csv and manifest.json in `out`."""
+        paths = list(write_report(self.report, out).values())
+        self.utilities.to_csv(out / "utilities.csv", index=False)
+        write_json(out / "manifest.json", self.report.to_results()["manifest"])
+        return [*paths, out / "utilities.csv", out / "manifest.json"]
+
+
+def utility_ranking_section(model: StoredModel, outcomes: str, budget: int | None,
+                            seed: int) -> tuple[Section, pd.DataFrame]:
+    """Top and bottom outcomes and category means, from the same utilities the coherence stages use."""
+    from valuelab.elicit.utilities import elicit_utilities
+
+    result = elicit_utilities(model, load_outcomes(outcomes), budget=budget, seed=seed, holdout=0.03)
+    u = result.utilities
+    by_category = (u.groupby("category")["mean"].agg(["mean", "count"]).sort_values("mean", ascending=False)
+                   .rename(columns={"mean": "mean utility", "count": "outcomes"}))
+    fig, ax = new_figure(6.4, max(3.0, 0.22 * len(by_category)))
+    ax.barh(by_category.index[::-1], by_category["mean utility"][::-1])
+    ax.set_xlabel("mean utility (z-scored)")
+    section = Section("utilities", "Utility ranking",
+                   intro="Fitted Thurstonian utilities over the outcome set (mean 0, standard deviation 1).",
+                   numbers={k: result.metrics[k] for k in ("n_outcomes", "pairs_trained", "model_calls",
+                                                           "position_bias", "mean_choice_mass", "low_mass_share",
+                                                           "refusal_rate")},
+                   tables=[("Top 10 outcomes", u.head(10)[["text", "category", "mean"]]),
+                           ("Bottom 10 outcomes", u.tail(10)[["text", "category", "mean"]]),
+                           ("By category", by_category)],
+                   figures=[("Mean utility by category", fig)])
+    return section, u
+
+
+def robustness_section(sections: list[Section]) -> Section:
+    """Position bias, choice mass and refusals gathered from every stage that reports them."""
+    rows = []
+    for s in sections:
+        flat = {k: v for k, v in s.numbers.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        picked = {k: flat[k] for k in ("position_bias", "mean_choice_mass", "low_mass_share", "refusal_rate")
+                  if k in flat}
+        if picked:
+            rows.append({"stage": s.title, **picked})
+    table = pd.DataFrame(rows)
+    return Section("robustness", "Robustness",
+                   intro="Answer-order bias (+0.5 means always the first option), how much probability the model "
+                         "put on the answer labels at all, and how often it refused. A small model that mostly "
+                         "answers 'A' whatever A is shows a large position bias: the debiased preferences average "
+                         "both orders, and these numbers say how much there was to average away.",
+                   numbers={"stages": len(rows)}, tables=[("By stage", table)] if rows else [])
+
+
+def run_audit(model: StoredModel, *, suite: str = "quick", seed: int = 0, outcomes: str | None = None,
+              progress: bool | None = None, only: list[str] | None = None) -> Audit:
+    """Run the suite's stages and build the report (`Audit.write(out)` puts it on disk)."""
+    if suite not in SUITES:
+        raise InputError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}", field="suite")
+    stages = [s for s in SUITES[suite] if only is None or s.key in only]
+    if outcomes:
+        stages = [Stage(s.key, s.title, s.module, {**s.options, "outcomes": outcomes}, s.runner)
+                  if "outcomes" in s.options else s for s in stages]
+    started = time.time()
+    sections, headline = [], []
+    ranking_outcomes = outcomes or ("quick" if suite == "quick" else "core")
+    bar = tqdm(total=len(stages) + 1, desc="audit", unit="stage", disable=progress is False or None)
+    bar.set_postfix_str("utility ranking")
+    ranking, utilities = utility_ranking_section(model, ranking_outcomes, 90 if suite == "quick" else None, seed)
+    sections.append(ranking)
+    bar.update()
+    for stage in stages:
+        bar.set_postfix_str(f"{stage.title} ({model.counts.asked} asked, {model.counts.reused} reused)")
+        section, entry = run_stage(model, stage, seed)
+        sections.append(section)
+        if entry:
+            headline.append(entry)
+        bar.update()
+    bar.close()
+    sections.append(robustness_section(sections))
+    manifest = build_manifest(model, command=f"valuelab audit --suite {suite}", seed=seed,
+                              extra={"suite": suite, "wall_seconds": round(time.time() - started, 1),
+                                     "prompts_asked": model.counts.asked, "prompts_reused": model.counts.reused})
+    name = model.backend.identity()["model"]
+    summary = Section("summary", "Summary", intro=summary_text(name, suite, sections, model))
+    return Audit(Report(f"Value audit of {name}", name, suite, summary, sections, manifest, headline), utilities)
+
+
+def summary_text(name: str, suite: str, sections: list[Section], model: StoredModel) -> str:
+    ran = [s.title for s in sections if s.numbers]
+    failed = [s.title for s in sections if not s.numbers and s.notes]
+    text = (f"This audit asked {name} forced-choice questions in both answer orders ({model.mode} mode) and fitted "
+            f"Thurstonian utilities to its answers. Suite '{suite}': {', '.join(ran)}. Each headline number is "
+            "shown with its 95% bootstrap interval and the score of a random responder; small budgets give wide "
+            "intervals.")
+    if failed:
+        text += f" Could not run: {', '.join(failed)}."
+    bias = next((s.numbers.get("position_bias") for s in sections if s.key == "utilities"), None)
+    if isinstance(bias, float) and abs(bias) > 0.2:
+        text += (f" The model leans strongly toward the option shown first (position bias {bias:+.2f}); its "
+                 "debiased preferences are close to indifference, which is a finding about the model, not noise "
+                 "in the tool.")
+    return text
+
