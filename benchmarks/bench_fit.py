@@ -1,8 +1,12 @@
 """Fit time and log-likelihood: valuelab vs the reference procedure (1000 Adam steps) and choix.
 
-Run: .venv/bin/python benchmarks/bench_fit.py [--quick]. Prints markdown tables. Data: simulated
-Thurstonian agents (valuelab.fit.simulate), K draws per pair. Log-likelihoods are count-weighted sums
-over all comparisons, each under its own model (Thurstonian for ours/reference, Bradley-Terry for choix).
+Run: .venv/bin/python benchmarks/bench_fit.py [--quick] [--threads 1 2] [--no-choix]. Prints markdown
+tables; each size is timed under every thread count in the same run. Data: simulated Thurstonian agents
+(valuelab.fit.simulate), K draws per pair. Log-likelihoods are count-weighted sums over all comparisons
+without any prior, each under its own model (Thurstonian for ours/reference, Bradley-Terry for choix).
+Ours maximises likelihood plus its weak priors; the reference maximises the likelihood alone (but stops
+after 1000 steps). Near-flat priors are not a usable comparison: the maximum likelihood puts items that
+win or lose everything at infinity, so such a fit at N = 2000 ran 114 s and was still drifting.
 """
 
 from __future__ import annotations
@@ -67,36 +71,46 @@ def bt_frame(theta):
     return (theta - theta.mean()) / sd, np.full_like(theta, BT_VARIANCE / sd ** 2)
 
 
-def compare(n_items, n_pairs, samples, with_mm=False):
+def choix_rows(comp, with_mm):
+    data = expand(comp)
+    fns = {"choix lsr_pairwise": lambda: choix.lsr_pairwise(comp.n_items, data, alpha=0.01)}
+    if len(data) <= CHOIX_MAX_COMPARISONS:
+        fns["choix opt_pairwise (Newton-CG)"] = lambda: choix.opt_pairwise(comp.n_items, data, alpha=0.01)
+    if with_mm:  # about 3 minutes at 190k comparisons
+        fns["choix mm_pairwise"] = lambda: choix.mm_pairwise(comp.n_items, data, alpha=0.01)
+    rows = []
+    for name, fn in fns.items():
+        t, theta = timed(fn)
+        rows.append((name, t, loglik(comp, *bt_frame(theta), "bradley-terry")))
+    return rows
+
+
+def compare(n_items, n_pairs, samples, threads, with_choix=True, with_mm=False):
     prefs, _ = simulate(n_items, n_pairs, samples, seed=1)
     comp = to_comparisons(prefs)
     args = (comp.n_items, comp.a, comp.b, comp.wins_a, comp.wins_b)
-    rows = []
-    t, fit = timed(lambda: fit_batch(*args))
-    ours_t, ours_ll = t, float(fit.log_likelihood[0])
-    rows.append(("valuelab thurstonian", t, ours_ll))
-    t, (mu, var) = timed(lambda: reference_adam(*args))
-    rows.append(("reference Adam x1000 (thurstonian)", t, loglik(comp, mu, var, "thurstonian")))
-    t, bt = timed(lambda: fit_batch(*args, model="bradley-terry", mu_prior_sd=(2 * 0.01) ** -0.5))
-    bt_t, bt_ll = t, float(bt.log_likelihood[0])
-    rows.append(("valuelab bradley-terry", t, bt_ll))
-    rows.append(("valuelab case5", *(lambda r: (r[0], float(r[1].log_likelihood[0])))(
-        timed(lambda: fit_batch(*args, model="case5")))))
-    data = expand(comp)
-    choix_fns = {"choix lsr_pairwise": lambda: choix.lsr_pairwise(comp.n_items, data, alpha=0.01)}
-    if len(data) <= CHOIX_MAX_COMPARISONS:
-        choix_fns["choix opt_pairwise (Newton-CG)"] = lambda: choix.opt_pairwise(comp.n_items, data, alpha=0.01)
-    if with_mm:  # about 3 minutes at 190k comparisons
-        choix_fns["choix mm_pairwise"] = lambda: choix.mm_pairwise(comp.n_items, data, alpha=0.01)
-    for name, fn in choix_fns.items():
-        t, theta = timed(fn)
-        rows.append((name, t, loglik(comp, *bt_frame(theta), "bradley-terry")))
-    print(f"\n### N = {n_items}, {comp.n_edges} pairs, {len(data)} comparisons\n")
-    print("| method | time (s) | log-likelihood | time ratio vs ours | logL minus ours |")
-    print("|---|---|---|---|---|")
-    for name, t, ll in rows:
-        base_t, base_ll = (bt_t, bt_ll) if ("choix" in name or "bradley" in name) else (ours_t, ours_ll)
-        print(f"| {name} | {t:.3f} | {ll:.1f} | {t / base_t:.1f}x | {ll - base_ll:+.1f} |")
+    print(f"\n### N = {n_items}, {comp.n_edges} pairs, {int(comp.wins_a.sum() + comp.wins_b.sum())} comparisons\n")
+    print("| threads | method | time (s) | log-likelihood | time ratio vs ours | logL minus ours |")
+    print("|---|---|---|---|---|---|")
+    for n_threads in threads:
+        torch.set_num_threads(n_threads)
+        rows = []
+        t, fit = timed(lambda: fit_batch(*args))
+        ours_t, ours_ll = t, float(fit.log_likelihood[0])
+        rows.append(("valuelab thurstonian (Newton-CG)", t, ours_ll))
+        t, (mu, var) = timed(lambda: reference_adam(*args))
+        rows.append(("reference Adam x1000 (thurstonian)", t, loglik(comp, mu, var, "thurstonian")))
+        t, bt = timed(lambda: fit_batch(*args, model="bradley-terry", mu_prior_sd=(2 * 0.01) ** -0.5))
+        bt_t, bt_ll = t, float(bt.log_likelihood[0])
+        rows.append(("valuelab bradley-terry", t, bt_ll))
+        rows.append(("valuelab case5", *(lambda r: (r[0], float(r[1].log_likelihood[0])))(
+            timed(lambda: fit_batch(*args, model="case5")))))
+        if with_choix and n_threads == threads[0]:
+            rows += choix_rows(comp, with_mm)
+        for name, t, ll in rows:
+            base_t, base_ll = (bt_t, bt_ll) if ("choix" in name or "bradley" in name) else (ours_t, ours_ll)
+            print(f"| {n_threads} | {name} | {t:.3f} | {ll:.1f} | {t / base_t:.1f}x | {ll - base_ll:+.1f} |",
+                  flush=True)
 
 
 def scaling(limit_s=60.0):
@@ -108,8 +122,7 @@ def scaling(limit_s=60.0):
         prefs, _ = simulate(n, 10 * n, 10, seed=2)
         comp = to_comparisons(prefs)
         t, fit = timed(lambda comp=comp: fit_batch(comp.n_items, comp.a, comp.b, comp.wins_a, comp.wins_b))
-        method = "newton" if (2 * n) ** 2 <= 2_000_000 else "lbfgs"
-        print(f"| {n} | {comp.n_edges} | {method} | {t:.2f} |", flush=True)
+        print(f"| {n} | {comp.n_edges} | newton-cg | {t:.2f} |", flush=True)
         sizes.append(n)
         times.append(t)
         if t > limit_s / 2.5 or n >= 64_000:
@@ -118,7 +131,7 @@ def scaling(limit_s=60.0):
     big = [i for i, n in enumerate(sizes) if n >= 2000] or list(range(len(sizes)))
     slope = np.polyfit(np.log([sizes[i] for i in big]), np.log([times[i] for i in big]), 1)[0]
     largest = sizes[-1] * (limit_s / times[-1]) ** (1 / slope)
-    print(f"\ntime ~ N^{slope:.2f} (L-BFGS sizes); largest N within {limit_s:.0f} s ~ {largest:,.0f} "
+    print(f"\ntime ~ N^{slope:.2f} (N >= 2000); largest N within {limit_s:.0f} s ~ {largest:,.0f} "
           f"(extrapolated from N = {sizes[-1]})")
 
 
@@ -126,15 +139,17 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="only the smallest comparison")
     parser.add_argument("--mm", action="store_true", help="also time choix mm_pairwise at N = 510")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (1 keeps timings stable on a shared machine)")
+    parser.add_argument("--no-choix", action="store_true", help="skip choix (opt takes minutes)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="torch thread counts to time side by side; the scaling table uses the first")
+    parser.add_argument("--no-scaling", action="store_true")
     opts = parser.parse_args()
-    torch.set_num_threads(opts.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float64 CPU")
-    compare(510, 9510, 20, with_mm=opts.mm)
-    if not opts.quick:
-        compare(2000, 20_000, 10)
-        compare(20_000, 200_000, 10)
+    print(f"torch {torch.__version__}, float64 CPU, threads {opts.threads}")
+    sizes = [(510, 9510, 20)] + ([] if opts.quick else [(2000, 20_000, 10), (20_000, 200_000, 10)])
+    for n_items, n_pairs, samples in sizes:
+        compare(n_items, n_pairs, samples, opts.threads, not opts.no_choix, opts.mm and n_items == 510)
+    if not (opts.quick or opts.no_scaling):
+        torch.set_num_threads(opts.threads[0])
         scaling()
 
 

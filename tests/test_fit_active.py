@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from valuelab.fit.active import InformationGain, reference_budget, reference_select, run_active
+from valuelab.fit.active import InformationGain, reference_budget, reference_select, run_active, uniform_select
 from valuelab.fit.simulate import random_agent
 
 
@@ -13,7 +13,7 @@ def run(select, seed, n=60, budget=300):
 
 
 def test_same_seed_same_pairs():
-    for select in (reference_select, InformationGain()):
+    for select in (reference_select, InformationGain(), uniform_select):
         first, second = run(select, 1), run(select, 1)
         assert first.prefs.equals(second.prefs)
         assert len(first.prefs) == 300
@@ -25,7 +25,9 @@ def test_budget_matches_reference():
 
 
 def test_selector_beats_reference_heuristic_over_seeds():
-    # Mean held-out accuracy over the rounds after the first (area under the learning curve).
-    ours = [run(InformationGain(), seed).to_frame().accuracy.iloc[1:].mean() for seed in range(4)]
-    ref = [run(reference_select, seed).to_frame().accuracy.iloc[1:].mean() for seed in range(4)]
-    assert np.mean(ours) > np.mean(ref)
+    # Mean held-out accuracy over the rounds after the first (area under the learning curve). Measured:
+    # ours 0.852 vs reference 0.838 on these seeds; the margin asserted is half of that gap.
+    ours = np.array([run(InformationGain(), seed).to_frame().accuracy.iloc[1:].mean() for seed in range(4)])
+    ref = np.array([run(reference_select, seed).to_frame().accuracy.iloc[1:].mean() for seed in range(4)])
+    assert np.mean(ours - ref) > 0.007
+    assert np.sum(ours > ref) >= 3
