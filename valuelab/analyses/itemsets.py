@@ -1,0 +1,82 @@
+"""Helpers for analyses whose items are YAML lists in `valuelab/data/<analysis>/`: loading with line numbers,
+so every error names the file, the item's line and the field; and z-scoring of utility vectors."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from valuelab.errors import InputError
+
+LINE = "__line__"
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that records each mapping's 1-based line under `LINE`."""
+
+
+def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    data = loader.construct_mapping(node, deep=True)
+    data[LINE] = node.start_mark.line + 1
+    return data
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
+
+
+def data_file(analysis: str, name: str) -> Path:
+    """A packaged data file, `valuelab/data/<analysis>/<name>`."""
+    return Path(str(files("valuelab") / "data" / analysis / name))
+
+
+def load_items(path: str | Path, fields: dict[str, type | tuple[type, ...]],
+               optional: frozenset[str] = frozenset()) -> list[tuple[int, dict]]:
+    """(line, item) pairs from a YAML list of mappings; checks required fields, types and unknown keys."""
+    path = Path(path)
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+    except FileNotFoundError:
+        raise InputError("no such file", file=str(path)) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise InputError(f"bad YAML: {getattr(err, 'problem', err)}", file=str(path),
+                         line=mark.line + 1 if mark else None) from None
+    if not isinstance(doc, list) or not doc:
+        raise InputError("expected a non-empty YAML list of items", file=str(path), line=1)
+    items = []
+    for item in doc:
+        if not isinstance(item, dict):
+            raise InputError(f"expected a mapping with fields {', '.join(fields)}, got {type(item).__name__}",
+                             file=str(path))
+        line = item.pop(LINE)
+        for key, value in item.items():
+            if key not in fields:
+                raise InputError(f"unknown field; allowed: {', '.join(fields)}", file=str(path), line=line,
+                                 field=str(key))
+            if not isinstance(value, fields[key]) or isinstance(value, bool):
+                raise InputError(f"wrong type {type(value).__name__}", file=str(path), line=line, field=key)
+        for key in fields:
+            if key not in item and key not in optional:
+                raise InputError("missing field", file=str(path), line=line, field=key)
+        items.append((line, item))
+    return items
+
+
+def check_unique(values: list[tuple[int, str]], file: str, field: str) -> None:
+    """Fail on the second occurrence of any value (values are (line, value) pairs)."""
+    seen: dict[str, int] = {}
+    for line, value in values:
+        if value in seen:
+            raise InputError(f"duplicate {value!r} (first on line {seen[value]})", file=file, line=line,
+                             field=field)
+        seen[value] = line
+
+
+def zscore(values: np.ndarray) -> np.ndarray:
+    """Standardise along the last axis; a constant vector becomes zeros rather than NaN."""
+    values = np.asarray(values, dtype=float)
+    sd = values.std(axis=-1, keepdims=True)
+    return (values - values.mean(axis=-1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
