@@ -127,8 +127,10 @@ def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, templat
         "model_calls": int(model.counts.asked - calls_before), "prompts": int(2 * len(preferences)),
         "mode": model.mode, "template": template if isinstance(template, str) else template.name,
         "selector": selector, "seed": seed,
-        "average_confidence": float(np.mean(np.maximum(train["p_a"], 1 - train["p_a"]))),
-        "near_indifferent_share": float(np.mean(np.abs(train["p_a"] - 0.5) < NEAR_INDIFFERENT)),
+        # Over every asked pair, as the paper averages over all edges (active selection biases training pairs
+        # toward close calls). The guard keeps 8/20 = 0.4 on the boundary, outside, despite rounding.
+        "average_confidence": float(np.mean(np.maximum(preferences["p_a"], 1 - preferences["p_a"]))),
+        "near_indifferent_share": float(np.mean(np.abs(preferences["p_a"] - 0.5) < NEAR_INDIFFERENT - 1e-9)),
         "position_bias": float(preferences["position_bias"].mean()),
         "position_bias_abs": float(preferences["position_bias"].abs().mean()),
         "low_mass_share": float(np.mean(preferences["mass"] < 0.5)),
