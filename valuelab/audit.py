@@ -22,8 +22,9 @@ from tqdm import tqdm
 from valuelab.analyses import ANALYSES
 from valuelab.elicit.outcomes import load_outcomes
 from valuelab.errors import InputError, ValuelabError
+from valuelab.figures import new_figure, styled
 from valuelab.manifest import build_manifest, write_json
-from valuelab.report import Report, Section, new_figure, write_report
+from valuelab.report import Report, Section, write_report
 from valuelab.store import StoredModel
 
 
@@ -130,8 +131,10 @@ def run_stage(model: StoredModel, stage: Stage, seed: int) -> tuple[Section, dic
     numbers = result.to_dict()
     numbers["cost"] = {"prompts_asked": model.counts.asked - asked_before,
                        "seconds": round(time.time() - started, 1)}
+    with styled():
+        figure = module.figure(result)
     section = Section(stage.key, stage.title, intro=first_paragraph(module.__doc__), numbers=numbers,
-                      tables=[("Results", result.to_frame())], figures=[(stage.title, module.figure(result))],
+                      tables=[("Results", result.to_frame())], figures=[(stage.title, figure)],
                       notes=list(numbers.get("notes", [])), published=published_table(stage.key))
     return section, headline_entry(stage, numbers)
 
@@ -177,9 +180,10 @@ def utility_ranking_section(model: StoredModel, outcomes: str, budget: int | Non
     u = result.utilities
     by_category = (u.groupby("category")["mean"].agg(["mean", "count"]).sort_values("mean", ascending=False)
                    .rename(columns={"mean": "mean utility", "count": "outcomes"}))
-    fig, ax = new_figure(6.4, max(3.0, 0.22 * len(by_category)))
-    ax.barh(by_category.index[::-1], by_category["mean utility"][::-1])
-    ax.set_xlabel("mean utility (z-scored)")
+    with styled():
+        fig, ax = new_figure(6.4, max(3.0, 0.22 * len(by_category)))
+        ax.barh(by_category.index[::-1], by_category["mean utility"][::-1])
+        ax.set_xlabel("mean utility (z-scored)")
     section = Section("utilities", "Utility ranking",
                    intro="Fitted Thurstonian utilities over the outcome set (mean 0, standard deviation 1).",
                    numbers={k: result.metrics[k] for k in ("n_outcomes", "pairs_trained", "model_calls",

@@ -157,13 +157,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def write_analysis(out: Path, name: str, result, figure) -> None:
     """NAME.json (every number), NAME.csv (the table) and NAME.svg (the figure) in `out`."""
+    from valuelab.figures import styled
     from valuelab.manifest import write_json
     from valuelab.report import to_svg
 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / f"{name}.json", result.to_dict())
     result.to_frame().to_csv(out / f"{name}.csv", index=False)
-    (out / f"{name}.svg").write_text(to_svg(figure(result)), encoding="utf-8")
+    with styled():
+        svg = to_svg(figure(result))
+    (out / f"{name}.svg").write_text(svg, encoding="utf-8")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

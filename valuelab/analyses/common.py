@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from valuelab.elicit.outcomes import Outcome, load_outcomes
 from valuelab.errors import InputError
+from valuelab.figures import new_figure  # noqa: F401  (re-exported: analyses draw with the shared style)
 from valuelab.store import StoredModel
 
 REFERENCE_SAMPLES = 20
@@ -86,9 +86,3 @@ def check_budget(budget: int | None, minimum: int, what: str) -> None:
     """Fail early when a budget cannot give the analysis what it needs."""
     if budget is not None and budget < minimum:
         raise InputError(f"budget {budget} is below the minimum of {minimum} {what}", field="budget")
-
-
-def new_figure(width: float = 6.0, height: float = 4.0) -> tuple[Figure, object]:
-    """A figure that needs no pyplot (so no global backend state); save it with `fig.savefig`."""
-    fig = Figure(figsize=(width, height), layout="constrained")
-    return fig, fig.subplots()

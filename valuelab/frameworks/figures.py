@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from valuelab.figures import new_figure
 from valuelab.frameworks.mft import FOUNDATIONS
 from valuelab.frameworks.schwartz import HIGHER_ORDER, REFINED_VALUES
 from valuelab.frameworks.wvs import POLES
@@ -24,9 +24,7 @@ HIGHER_ORDER_COLOURS = {"openness-to-change": "tab:orange", "self-enhancement": 
 
 
 def _figure(width: float, height: float, polar: bool = False) -> tuple[Figure, object]:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot(projection="polar" if polar else None)
+    return new_figure(width, height, subplot_kw={"projection": "polar"} if polar else None)
 
 
 def _column(scores: pd.DataFrame, name: str) -> np.ndarray:

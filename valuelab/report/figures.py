@@ -1,4 +1,4 @@
-"""Figures for reports: one style, one palette, a random-baseline marker, and safe inline SVG.
+"""Figures into reports: safe inline SVG (the style, palette and baseline marker live in valuelab/figures.py).
 
 SVG is written with `svg.fonttype = "none"`: text stays `<text>` (selectable, searchable, small) and the
 viewer draws it with a local font from the generic stack, so no font is embedded or fetched. Before the
@@ -11,31 +11,14 @@ import hashlib
 import io
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import matplotlib as mpl
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-# Okabe & Ito (2008), "Color Universal Design": distinguishable with the common colour-vision deficiencies.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#882255", "#999933")
-INK = "#1f2933"
-BASELINE_COLOR = "#6b7280"
-SANS = ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica", "sans-serif"]
+from valuelab.figures import BASELINE_COLOR, INK, PALETTE, STYLE, baseline, new_figure, styled
 
-STYLE = {
-    "font.family": "sans-serif", "font.sans-serif": SANS, "font.size": 9.0,
-    "axes.titlesize": 10.5, "axes.titleweight": "bold", "axes.titlelocation": "left",
-    "axes.labelsize": 9.0, "axes.edgecolor": "#9aa5b1", "axes.labelcolor": INK,
-    "axes.spines.top": False, "axes.spines.right": False,
-    "axes.grid": True, "grid.color": "#e4e7eb", "grid.linewidth": 0.6, "axes.axisbelow": True,
-    "axes.prop_cycle": mpl.cycler(color=PALETTE),
-    "xtick.color": INK, "ytick.color": INK, "text.color": INK,
-    "legend.frameon": False, "legend.fontsize": 8.0,
-    "figure.figsize": (6.4, 3.6), "figure.dpi": 100, "figure.facecolor": "white",
-    "svg.fonttype": "none", "svg.hashsalt": "valuelab",
-}
+__all__ = ["BASELINE_COLOR", "INK", "PALETTE", "STYLE", "UnsafeSVGError", "baseline", "check_svg", "new_figure",
+           "styled", "to_svg"]
 
 _SVG_NS = "http://www.w3.org/2000/svg"
 _XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -46,32 +29,6 @@ _RASTER = re.compile(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/=\s]*")
 
 class UnsafeSVGError(ValueError):
     """An SVG that could run code or load something from outside the page."""
-
-
-@contextmanager
-def styled() -> Iterator[None]:
-    """Draw inside this block for the report style: matplotlib reads rcParams when artists are created."""
-    with mpl.rc_context(STYLE):
-        yield
-
-
-def new_figure(width: float = 6.4, height: float = 3.6, **subplots) -> tuple[Figure, Axes]:
-    """A styled figure without pyplot (no global backend state); keep drawing inside `styled()`."""
-    with styled():
-        fig = Figure(figsize=(width, height), layout="constrained")
-        return fig, fig.subplots(**subplots)
-
-
-def baseline(ax: Axes, value: float, lo: float | None = None, hi: float | None = None, *,
-             axis: str = "y", label: str | None = "random responder") -> None:
-    """The random responder's score as a dashed line, with its 95 % range as a band when given.
-
-    `axis="y"` draws a horizontal line at y = value; `axis="x"` a vertical one at x = value.
-    """
-    line, band = (ax.axhline, ax.axhspan) if axis == "y" else (ax.axvline, ax.axvspan)
-    if lo is not None and hi is not None:
-        band(lo, hi, color=BASELINE_COLOR, alpha=0.12, linewidth=0, zorder=0)
-    line(value, color=BASELINE_COLOR, linestyle=(0, (4, 3)), linewidth=1.1, label=label, zorder=1)
 
 
 def _local_name(tag: str) -> str:
