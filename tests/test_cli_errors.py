@@ -79,3 +79,10 @@ def test_fit_names_the_bad_row(tmp_path, cli_env):
     bad.write_text("item_a,item_b,wins_a,wins_b\nx,y,1,2\nx,z,1,-2\n")
     out = valuelab("fit", str(bad), "--out", str(tmp_path / "u.csv"), env=cli_env)
     assert out.returncode == 2 and f"{bad}:3 field 'wins_b': negative count -2" in out.stderr
+
+
+def test_estimate_prints_a_plan_before_anything_runs(cli_env):
+    out = valuelab("estimate", "synthetic:0", "--rate", "10", env=cli_env)
+    assert out.returncode == 0, out.stderr
+    total = next(line for line in out.stdout.splitlines() if line.strip().startswith("total"))
+    assert int(total.split()[2]) > 1000  # the quick suite asks well over a thousand prompts

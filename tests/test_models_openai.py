@@ -71,7 +71,7 @@ def test_faults_are_retried_and_nothing_is_stored_twice(llama_server, tmp_path):
         elapsed = time.monotonic() - start
     assert len(results) == len(MANY) and all(r.mass > 0 for r in results)
     assert len(store) == len(MANY)  # every answer once, none twice
-    assert proxy.faults == list(plan.values()), proxy.faults
+    assert sorted(proxy.faults) == sorted(plan.values()), proxy.faults  # order: whichever body is read first
     assert backend.stats["retries"] == len(plan), backend.stats
     assert backend.stats["rate_limited"] == 2
     assert elapsed >= 1.0  # Retry-After: 1 was honoured

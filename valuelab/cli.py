@@ -228,6 +228,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from valuelab.estimate import estimate_frame
+
+    frame = estimate_frame(args.suite, args.model, outcomes=args.outcomes, mode=args.mode, n_samples=args.samples,
+                           prompts_per_second=args.rate, measure=args.measure)
+    print(frame.to_string(index=False))
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from valuelab.report import compare_reports
 
@@ -317,6 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--outcomes", help="outcome set for the utility stages (default: quick or core by suite)")
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("estimate", help="prompts, tokens and time a planned audit will cost, before it runs")
+    p.add_argument("model", help="model spec of the planned audit (its tokenizer counts the tokens)")
+    p.add_argument("--suite", default="quick", choices=list(SUITES))
+    p.add_argument("--outcomes", help="outcome set for the utility stages")
+    p.add_argument("--mode", choices=["logprob", "sample"], default="logprob")
+    p.add_argument("--samples", type=int, default=10, help="samples per prompt in sample mode")
+    p.add_argument("--rate", type=float, help="prompts per second, to estimate time")
+    p.add_argument("--measure", type=int, default=0, help="time this many planned prompts on the model instead")
+    p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("compare", help="a comparison report over several audit folders")
     p.add_argument("dirs", type=Path, nargs="+")

@@ -114,10 +114,23 @@ class Store:
 
 @dataclass
 class CallCounts:
-    """How many answers a run took from the model and how many it found in the store."""
+    """How many answers a run took from the model and how many it found in the store, and what asking cost.
+
+    Tokens are those the backend reports in its `stats` (hf: the tokenizer's prompt lengths and the sampled
+    tokens; openai: the server's `usage`); backends that report none (synthetic, vllm) leave them at 0.
+    `seconds` is wall time spent waiting for the model, not for the store.
+    """
 
     asked: int = 0
     reused: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    def __iadd__(self, other: CallCounts) -> CallCounts:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+        return self
 
 
 class StoredModel:
@@ -154,6 +167,17 @@ class StoredModel:
                 self._mode = "logprob" if known == "yes" else "sample"
         return self._mode
 
+    def _ask(self, call, *args):
+        """One backend call, its wall time and the tokens the backend reports for it added to `counts`."""
+        stats = getattr(self.backend, "stats", None) or {}
+        before = (stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0))
+        started = time.perf_counter()
+        answers = call(*args)
+        self.counts.seconds += time.perf_counter() - started
+        self.counts.prompt_tokens += stats.get("prompt_tokens", 0) - before[0]
+        self.counts.completion_tokens += stats.get("completion_tokens", 0) - before[1]
+        return answers
+
     def _chunks(self, items: list, desc: str):
         # progress=None shows the bar only on a terminal; short runs need none.
         bar = tqdm(total=len(items), desc=desc, unit="prompt", leave=False,
@@ -179,7 +203,7 @@ class StoredModel:
         self.counts.reused += sum(k in stored for k in keys)
         missing = list({k: i for i, k in enumerate(keys) if k not in stored}.values())  # one ask per distinct key
         for chunk in self._chunks(missing, "asking"):
-            answers = self.backend._choice_probs([requests[i] for i in chunk])
+            answers = self._ask(self.backend._choice_probs, [requests[i] for i in chunk])
             rows = [(keys[i], "choice", self.identity, prompts[i], params[i], 0, a.to_json())
                     for i, a in zip(chunk, answers, strict=True)]
             self.store.put_many(rows)
@@ -199,8 +223,8 @@ class StoredModel:
         self.counts.reused += sum(complete)
         missing = list({keys[i][0]: i for i, done in enumerate(complete) if not done}.values())
         for chunk in self._chunks(missing, "sampling"):
-            texts = self.backend.sample([requests[i] for i in chunk], self.n_samples, self.temperature,
-                                        self.max_tokens, self.seed)
+            texts = self._ask(self.backend.sample, [requests[i] for i in chunk], self.n_samples,
+                              self.temperature, self.max_tokens, self.seed)
             rows = [(keys[i][s], "sample", self.identity, prompts[i], params, s, {"text": t})
                     for i, ts in zip(chunk, texts, strict=True) for s, t in enumerate(ts)]
             self.store.put_many(rows)

@@ -3,13 +3,17 @@
 The recipe follows reference/tooling.md §2.1: render with the chat template, tokenize with
 `add_special_tokens=False` (the template already carries any BOS), pad on the left, pass position ids so
 padding does not shift positions, and take log-softmax in float32 at the first answer position.
+
+Forced-choice prompts share a long head (system message, template start, instruction): about half the tokens
+of a pairwise prompt on SmolLM2. With `prefix_cache=True` (the default) that shared token prefix runs once per
+group of prompts and only the differing suffixes run, batched on its key/value cache (see `prefix_groups`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -21,6 +25,12 @@ from valuelab.prompts import LABELS
 TOP_K = 10
 """How many raw top tokens are kept with each answer, for the choice-mass diagnostics."""
 
+PASS_OVERHEAD = 32
+"""What one more forward pass costs, in tokens' worth of compute, when choosing how to group shared prefixes."""
+
+MAX_THRESHOLDS = 32
+"""At most this many grouping thresholds are tried, so grouping stays cheap for very long request lists."""
+
 
 def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
     digest = hashlib.sha256()
@@ -28,6 +38,26 @@ def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def adapter_digest(path: str | Path) -> str:
+    """Hash of a saved adapter's files: part of the revision, so answers of different adapters never mix."""
+    digest = hashlib.sha256()
+    for file in sorted(Path(path).glob("adapter_*")):
+        digest.update(file.name.encode() + file_sha256(file).encode())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def load_adapter(model, path: str):
+    """The base model wrapped with the LoRA adapter saved at `path` (peft, the optional `finetune` extra)."""
+    if not (Path(path) / "adapter_config.json").is_file():
+        raise ModelSpecError(f"no adapter at {path!r}: expected a folder with adapter_config.json "
+                             "(written by `valuelab control finetune`)")
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ModelSpecError("loading an adapter needs peft: pip install 'valuelab[finetune]'") from None
+    return PeftModel.from_pretrained(model, path)
 
 
 def label_token_ids(tokenizer, rendered_prompt: str, label: str) -> list[int]:
@@ -51,6 +81,42 @@ def label_token_ids(tokenizer, rendered_prompt: str, label: str) -> list[int]:
     return ids
 
 
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    return next((k for k in range(n) if a[k] != b[k]), n)
+
+
+def prefix_groups(ids: Sequence[Sequence[int]], overhead: int = PASS_OVERHEAD) -> list[tuple[int, list[int]]]:
+    """Groups of prompts (token id lists) that share a token prefix, each with the prefix length to run once.
+
+    In sorted order prompts with long common prefixes sit side by side, and a run of neighbours shares the
+    smallest overlap between neighbours in it. Cutting the sorted list wherever neighbours share fewer than T
+    tokens gives the groups; T is the threshold that minimises the tokens run (each prefix once plus every
+    suffix, plus `overhead` per extra pass). A prefix always leaves each prompt at least one token to run, as the
+    answer is read after the last one. Prompts in a group with prefix 0 share nothing worth caching.
+    """
+    order = sorted(range(len(ids)), key=lambda i: list(ids[i]))
+    overlaps = [common_prefix_length(ids[a], ids[b]) for a, b in zip(order, order[1:], strict=False)]
+    candidates = sorted(set(overlaps))
+    if len(candidates) > MAX_THRESHOLDS:
+        candidates = [candidates[round(k * (len(candidates) - 1) / (MAX_THRESHOLDS - 1))]
+                      for k in range(MAX_THRESHOLDS)]
+    best: tuple[int, list[tuple[int, list[int]]]] | None = None
+    for threshold in [0, *(v + 1 for v in candidates)]:
+        groups, start = [], 0
+        for end in range(1, len(order) + 1):
+            if end == len(order) or overlaps[end - 1] < threshold:
+                members = order[start:end]
+                shared = min(overlaps[start: end - 1], default=0)
+                shared = min(shared, min(len(ids[i]) for i in members) - 1) if len(members) > 1 else 0
+                groups.append((max(shared, 0), members))
+                start = end
+        cost = sum(sum(len(ids[i]) for i in g) - (len(g) - 1) * p + (overhead if p else 0) for p, g in groups)
+        if best is None or cost < best[0]:
+            best = (cost, groups)
+    return best[1] if best else []
+
+
 class HFBackend(Backend):
     """A causal LM from transformers, loaded from the hub cache, a folder, or a GGUF file."""
 
@@ -58,7 +124,8 @@ class HFBackend(Backend):
 
     def __init__(self, model_id: str, *, gguf_file: str | None = None, device: str = "cpu",
                  dtype: str = "float32", batch_size: int = 16, revision: str | None = None,
-                 name: str | None = None, model=None, tokenizer=None, enable_thinking: bool | None = None):
+                 name: str | None = None, model=None, tokenizer=None, enable_thinking: bool | None = None,
+                 adapter: str | None = None, prefix_cache: bool = True):
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -67,6 +134,10 @@ class HFBackend(Backend):
         self.name = name or model_id + (f"#{gguf_file}" if gguf_file else "")
         self.batch_size = batch_size
         self.enable_thinking = enable_thinking
+        self.prefix_cache = prefix_cache
+        # Tokens fed to the model: `prompt_tokens` as the prompts are long, `computed_tokens` as run (a cached
+        # prefix counts once per group, padding counts), `completion_tokens` as sampled.
+        self.stats = {"prompt_tokens": 0, "computed_tokens": 0, "completion_tokens": 0}
         if model is None or tokenizer is None:
             load = {"gguf_file": gguf_file} if gguf_file else {}
             try:
@@ -79,6 +150,10 @@ class HFBackend(Backend):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.revision = revision or self._revision()
+        if adapter:  # `hf:BASE+adapter=PATH`: base revision plus the adapter's hash
+            self.model = load_adapter(self.model, adapter).eval()
+            self.name += "+adapter"
+            self.revision += "+adapter:" + adapter_digest(adapter)
         self._label_ids: dict[str, list[int]] = {}
 
     def _revision(self) -> str:
@@ -107,35 +182,93 @@ class HFBackend(Backend):
                 self._label_ids[label] = label_token_ids(self.tokenizer, rendered_prompt, label)
         return [self._label_ids[label] for label in labels]
 
-    def _batches(self, texts: Sequence[str]):
+    def _batches(self, lengths: Sequence[int], indices: Sequence[int] | None = None) -> Iterator[list[int]]:
         """Index batches of similar length, so little compute is spent on padding."""
-        lengths = [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False).input_ids]
-        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        order = sorted(range(len(lengths)) if indices is None else indices, key=lengths.__getitem__)
         for start in range(0, len(order), self.batch_size):
             yield order[start: start + self.batch_size]
 
     def _encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        self.tokenizer.padding_side = "left"
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        mask = enc["attention_mask"]
+        return self._left_padded(self.tokenizer(texts, add_special_tokens=False).input_ids)
+
+    def _left_padded(self, rows: Sequence[Sequence[int]], offset: int = 0) -> dict[str, torch.Tensor]:
+        """Input ids, attention mask and position ids of left-padded rows that start at position `offset`."""
+        width = max(len(row) for row in rows)
+        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for k, row in enumerate(rows):
+            input_ids[k, width - len(row):] = torch.tensor(row, dtype=torch.long)
+            mask[k, width - len(row):] = 1
         # Without explicit positions a left-padded row would start at position > 0 and get different logits.
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": mask.to(self.device),
+        positions = offset + (mask.cumsum(-1) - 1).clamp(min=0)
+        return {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device),
                 "position_ids": positions.to(self.device)}
 
     @torch.inference_mode()
-    def next_token_logprobs(self, texts: list[str]) -> torch.Tensor:
-        """Float32 log-softmax over the vocabulary at the position after each (left-padded) text."""
+    def _last_logprobs(self, inputs: dict[str, torch.Tensor], past=None) -> torch.Tensor:
+        """Float32 log-softmax over the vocabulary after the last position of each row."""
         # Only the last position's logits are needed; the LM head over every position would cost ~40% more
         # FLOPs on a small-vocabulary-heavy model like SmolLM2.
-        logits = self.model(**self._encode(texts), logits_to_keep=1).logits[:, -1, :]
+        logits = self.model(**inputs, past_key_values=past, use_cache=past is not None,
+                            logits_to_keep=1).logits[:, -1, :]
+        self.stats["computed_tokens"] += inputs["input_ids"].numel()
         return torch.log_softmax(logits.float(), dim=-1).cpu()
+
+    @torch.inference_mode()
+    def _prefix_cache(self, prefix: list[int]):
+        """The key/value cache of one shared prefix (batch 1), or None for caches that cannot be shared this way.
+
+        Only plain full-attention layers qualify: the suffix batches put padding between prefix and suffix,
+        which would shift a sliding window or corrupt a recurrent state.
+        """
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+
+        past = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True,
+                          logits_to_keep=1).past_key_values
+        self.stats["computed_tokens"] += len(prefix)
+        if not isinstance(past, DynamicCache) or any(type(layer) is not DynamicLayer for layer in past.layers):
+            self.prefix_cache = False
+            return None
+        return past
+
+    def _suffix_batches(self, ids: Sequence[Sequence[int]], group: list[int], shared: int,
+                        past) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """Each batch of the group's suffixes run on a copy of the prefix cache, expanded to the batch.
+
+        Suffixes are left-padded, so the padding sits between prefix and suffix: it is masked out, real tokens
+        keep positions `shared`, `shared + 1`, ... and every row's answer is read at the last column.
+        """
+        from transformers.cache_utils import DynamicCache
+
+        lengths = [len(row) for row in ids]  # prefixes are equal, so this sorts suffixes by length
+        for batch in self._batches(lengths, group):
+            cache = DynamicCache([(layer.keys, layer.values) for layer in past.layers])
+            cache.batch_repeat_interleave(len(batch))
+            inputs = self._left_padded([ids[i][shared:] for i in batch], offset=shared)
+            prefix_mask = torch.ones(len(batch), shared, dtype=torch.long, device=self.device)
+            inputs["attention_mask"] = torch.cat([prefix_mask, inputs["attention_mask"]], dim=1)
+            yield batch, self._last_logprobs(inputs, cache)
+
+    def next_token_logprobs(self, ids: Sequence[Sequence[int]]) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """(indices, log-softmax rows) for all prompts, batch by batch; shared prefixes run once per group."""
+        groups = prefix_groups(ids) if self.prefix_cache else [(0, list(range(len(ids))))]
+        plain: list[int] = []
+        for shared, group in groups:
+            past = self._prefix_cache(list(ids[group[0]][:shared])) if shared and self.prefix_cache else None
+            if past is None:
+                plain += group
+            else:
+                yield from self._suffix_batches(ids, group, shared, past)
+        lengths = [len(row) for row in ids]
+        for batch in self._batches(lengths, plain):
+            yield batch, self._last_logprobs(self._left_padded([ids[i] for i in batch]))
 
     def _choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         texts = [self.render(r) for r in requests]
+        token_ids = self.tokenizer(texts, add_special_tokens=False).input_ids
+        self.stats["prompt_tokens"] += sum(len(row) for row in token_ids)
         results: list[ChoiceResult | None] = [None] * len(texts)
-        for batch in self._batches(texts):
-            logp = self.next_token_logprobs([texts[i] for i in batch])
+        for batch, logp in self.next_token_logprobs(token_ids):
             top = logp.topk(TOP_K, dim=-1)
             for row, i in enumerate(batch):
                 labels = requests[i].labels
@@ -149,11 +282,11 @@ class HFBackend(Backend):
     @torch.inference_mode()
     def sample(self, requests: Sequence[ChoiceRequest], n: int, temperature: float = 1.0,
                max_tokens: int = 16, seed: int = 0) -> list[list[str]]:
-        texts = [self.render(r) for r in requests]
-        out: list[list[str]] = [[] for _ in texts]
+        token_ids = self.tokenizer([self.render(r) for r in requests], add_special_tokens=False).input_ids
+        out: list[list[str]] = [[] for _ in token_ids]
         generator_seed = seed
-        for batch in self._batches(texts):
-            enc = self._encode([texts[i] for i in batch])
+        for batch in self._batches([len(row) for row in token_ids]):
+            enc = self._left_padded([token_ids[i] for i in batch])
             enc.pop("position_ids")  # generate() derives positions from the attention mask itself
             torch.manual_seed(generator_seed)
             generated = self.model.generate(
@@ -161,6 +294,9 @@ class HFBackend(Backend):
                 max_new_tokens=max_tokens, num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id)
             new = generated[:, enc["input_ids"].shape[1]:]
             decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            ends = torch.tensor([self.tokenizer.pad_token_id, self.tokenizer.eos_token_id], device=new.device)
+            self.stats["prompt_tokens"] += n * int(enc["attention_mask"].sum())
+            self.stats["completion_tokens"] += int((~torch.isin(new, ends)).sum())
             for row, i in enumerate(batch):
                 out[i] = decoded[row * n: (row + 1) * n]
             generator_seed += 1

@@ -14,13 +14,15 @@ the two layers do not multiply.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
+import itertools
 import math
 import os
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +31,8 @@ from valuelab.models.base import Backend, ChoiceRequest, ChoiceResult
 from valuelab.prompts import LABELS, normalise_token
 
 TOP_LOGPROBS = 20
+POOL_SIZE = 4
+"""Connections per client; a call holds ceil(min(max_concurrency, requests) / POOL_SIZE) clients."""
 PROBE = ChoiceRequest(prompt='Reply with the single letter "A".')
 
 
@@ -101,7 +105,9 @@ class AdaptiveLimiter:
     async def release(self) -> None:
         async with self._cond:
             self.in_flight -= 1
-            self._cond.notify_all()
+            # Wake only as many waiters as there are free slots: waking all of them on every release costs
+            # O(waiting tasks) per request, which dominated at concurrency 512 (benchmarks/bench_openai.py).
+            self._cond.notify(max(1, int(self.limit) - self.in_flight))
 
     def success(self) -> None:
         self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
@@ -137,6 +143,7 @@ class OpenAIBackend(Backend):
         self.timeout, self.max_retries = timeout, max_retries
         self.backoff, self.max_backoff = backoff, max_backoff
         self._logprobs = logprobs
+        self._ssl = None
         self.stats = {"requests": 0, "retries": 0, "rate_limited": 0, "prompt_tokens": 0, "completion_tokens": 0}
 
     def __repr__(self) -> str:
@@ -153,14 +160,27 @@ class OpenAIBackend(Backend):
 
     # -- transport -------------------------------------------------------------------------------------------
 
-    def _client(self):
+    def _clients(self, n_requests: int) -> list:
+        """Clients sharing the concurrency, each with a small connection pool of its own.
+
+        httpx scans its whole pool for every request, so one pool of hundreds of connections costs O(pool) per
+        request: 69 requests/s at concurrency 512 against an instant local server, against 556 with pools of
+        four (benchmarks/bench_openai.py). Requests go round-robin over the clients.
+        """
+        import httpx
         import openai
 
-        return openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
-                                  max_retries=0)
+        if self._ssl is None:  # loading the CA bundle takes ~40 ms: once per backend, not per client
+            self._ssl = httpx.create_ssl_context()
+        limits = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
+        return [openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
+                                   max_retries=0,
+                                   http_client=openai.DefaultAsyncHttpxClient(limits=limits, verify=self._ssl))
+                for _ in range(-(-min(self.max_concurrency, n_requests) // POOL_SIZE))]
 
-    async def _create(self, client, limiter: AdaptiveLimiter, attempts: int, **kwargs):
+    async def _create(self, clients: Iterator, limiter: AdaptiveLimiter, attempts: int, **kwargs):
         import openai
+        from openai.types.chat import ChatCompletion
 
         error: Exception | None = None
         for attempt in range(attempts):
@@ -168,7 +188,10 @@ class OpenAIBackend(Backend):
             await limiter.acquire()
             try:
                 self.stats["requests"] += 1
-                response = await client.chat.completions.create(model=self.model, **kwargs)
+                # The low-level post skips the SDK's per-request walk over typed parameters (its largest
+                # Python cost per request); errors and the parsed ChatCompletion are as from create().
+                response = await next(clients).post("/chat/completions", body={"model": self.model, **kwargs},
+                                                    cast_to=ChatCompletion)
             except openai.RateLimitError as exc:
                 retry_after = retry_after_seconds(exc.response.headers)
                 limiter.throttled(retry_after)
@@ -199,8 +222,9 @@ class OpenAIBackend(Backend):
     def _gather(self, kwargs_list: list[dict], attempts: int | None = None) -> list:
         async def main():
             limiter = AdaptiveLimiter(self.concurrency, self.max_concurrency)
-            async with self._client() as client:
-                tasks = [self._create(client, limiter, attempts or self.max_retries + 1, **kw) for kw in kwargs_list]
+            async with contextlib.AsyncExitStack() as stack:
+                clients = itertools.cycle([await stack.enter_async_context(c) for c in self._clients(len(kwargs_list))])
+                tasks = [self._create(clients, limiter, attempts or self.max_retries + 1, **kw) for kw in kwargs_list]
                 try:
                     return await asyncio.gather(*tasks)
                 finally:
