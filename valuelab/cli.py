@@ -45,6 +45,12 @@ def open_model(args: argparse.Namespace):
                        seed=args.seed)
 
 
+def report_store_use(model) -> None:
+    """What the run cost: prompts asked of the model and answers reused from the store."""
+    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
+          f"{model.store.path}]", file=sys.stderr)
+
+
 def read_pairs(path: Path) -> list[tuple[str, str]]:
     """Pairs from a CSV with columns `first,second`."""
     if not path.exists():
@@ -93,8 +99,7 @@ def cmd_prefer(args: argparse.Namespace) -> int:
         print(f"  P(first > second) = {p.p_first:.4f}   position bias toward A = {p.position_bias:+.4f}\n")
     if args.out:
         preferences_frame(preferences).to_csv(args.out, index=False)
-    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
-          f"{model.store.path}]", file=sys.stderr)
+    report_store_use(model)
     return 0
 
 
@@ -125,8 +130,7 @@ def cmd_utilities(args: argparse.Namespace) -> int:
     print(f"{m['n_outcomes']} outcomes, {m['pairs_trained']} pairs fitted; {held}average confidence "
           f"{m['average_confidence']:.3f}, position bias {m['position_bias']:+.3f}; wrote {out}/utilities.csv, "
           f"preferences.csv, metrics.json, manifest.json")
-    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
-          f"{model.store.path}]", file=sys.stderr)
+    report_store_use(model)
     return 0
 
 
@@ -185,8 +189,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.out:
         write_analysis(args.out, args.name, result, module.figure)
         print(f"wrote {args.out}/{args.name}.json, .csv, .svg")
-    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
-          f"{model.store.path}]", file=sys.stderr)
+    report_store_use(model)
     return 0
 
 
@@ -197,8 +200,7 @@ def cmd_dilemmas(args: argparse.Namespace) -> int:
     result = dilemmas.run_dilemmas(model, args.set, limit=args.limit, seed=args.seed)
     write_analysis(args.out, f"dilemmas-{args.set}", result, dilemmas.figure)
     print(f"wrote {args.out}/dilemmas-{args.set}.json, .csv, .svg")
-    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
-          f"{model.store.path}]", file=sys.stderr)
+    report_store_use(model)
     return 0
 
 
@@ -209,8 +211,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
     result = surveys.run_survey(model, args.instrument, limit=args.limit, seed=args.seed)
     write_analysis(args.out, f"survey-{args.instrument}", result, surveys.figure)
     print(f"wrote {args.out}/survey-{args.instrument}.json, .csv, .svg")
-    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
-          f"{model.store.path}]", file=sys.stderr)
+    report_store_use(model)
     return 0
 
 
@@ -223,8 +224,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     audit = run_audit(model, suite=args.suite, seed=args.seed, outcomes=args.outcomes)
     paths = audit.write(args.out)
     print(f"wrote {', '.join(str(p) for p in paths)}")
-    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
-          f"{model.store.path}]", file=sys.stderr)
+    report_store_use(model)
     return 0
 
 
