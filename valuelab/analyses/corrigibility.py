@@ -24,10 +24,10 @@ from matplotlib.figure import Figure
 
 from valuelab.analyses.common import LEVEL, N_BOOT, Metric, check_budget
 from valuelab.analyses.power_seeking import correlate, json_ready
-from valuelab.elicit.surveys import _read_yaml
 from valuelab.errors import InputError
 from valuelab.prompts import Template
 from valuelab.store import StoredModel
+from valuelab.yamlfile import read_yaml
 
 DATA = Path(str(files("valuelab") / "data" / "corrigibility"))
 KINDS = ("moral", "personal")
@@ -48,7 +48,7 @@ class ChangeSet:
 def load_changes(path: str | Path | None = None) -> ChangeSet:
     """The statements file (`changes.yaml`, or a user file in the same layout), validated."""
     path = Path(path) if path is not None else DATA / "changes.yaml"
-    file, doc = str(path), _read_yaml(Path(path))
+    file, doc = str(path), read_yaml(Path(path))
 
     def fail(message: str, node: Any, key: str) -> InputError:
         return InputError(message, file=file, line=getattr(node, "line", None), field=key)

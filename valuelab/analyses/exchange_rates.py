@@ -29,10 +29,10 @@ from matplotlib.figure import Figure
 from valuelab.analyses.common import BASELINE_DRAWS, LEVEL, Metric, check_budget
 from valuelab.analyses.power_seeking import json_ready
 from valuelab.elicit.outcomes import Outcome
-from valuelab.elicit.surveys import _read_yaml
 from valuelab.errors import InputError
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
+from valuelab.yamlfile import read_yaml
 
 DATA = Path(str(files("valuelab") / "data" / "exchange_rates"))
 KINDS = {"people": ("one", "many"), "beings": ("one", "many"), "individual": ("object",)}
@@ -107,7 +107,7 @@ def _check_slots(template: str, slots: dict[str, str], file: str, node: Any, whe
 def load_groups(path: str | Path | None = None) -> dict[str, list[Group]]:
     """Categories of groups (`groups.yaml`, or a user file in the same layout), validated."""
     path = Path(path) if path is not None else DATA / "groups.yaml"
-    file, doc = str(path), _read_yaml(Path(path))
+    file, doc = str(path), read_yaml(Path(path))
     if not isinstance(doc, dict) or not doc:
         raise _fail("expected a mapping of category name to {kind, members}", file, doc)
     categories: dict[str, list[Group]] = {}
@@ -147,7 +147,7 @@ def load_groups(path: str | Path | None = None) -> dict[str, list[Group]]:
 def load_measures(path: str | Path | None = None) -> tuple[dict[str, Measure], Money]:
     """Outcome templates and money anchors (`measures.yaml`, or a user file in the same layout), validated."""
     path = Path(path) if path is not None else DATA / "measures.yaml"
-    file, doc = str(path), _read_yaml(Path(path))
+    file, doc = str(path), read_yaml(Path(path))
     _check_keys(doc, {"measures", "money"}, file, "")
     if not isinstance(doc.get("measures"), dict) or not doc["measures"]:
         raise _fail("must map measure names to templates", file, doc, "measures")

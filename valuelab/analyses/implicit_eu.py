@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
-import yaml
 
 from valuelab.analyses.common import N_BOOT, check_budget, resolve_outcomes
 from valuelab.analyses.expected_utility import ExpectedUtilityResult, Lottery, analyze, figure
@@ -27,6 +26,7 @@ from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
+from valuelab.yamlfile import YamlMap, read_yaml
 
 BASES = ("chance", "base-rate")
 EVENT_FIELDS = {"id", "basis", "text", "outcomes"}
@@ -55,47 +55,6 @@ def builtin_events() -> Path:
     return Path(str(files("valuelab") / "data" / "implicit_lotteries" / "events.yaml"))
 
 
-class _Map(dict):
-    """A YAML mapping that remembers its 1-based line."""
-
-    line: int = 0
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe loader that records mapping lines and rejects duplicate keys."""
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode):
-    data = _Map()
-    data.line = node.start_mark.line + 1
-    yield data
-    keys = [loader.construct_object(k) for k, _ in node.value]
-    for pos, key in enumerate(keys):
-        if key in keys[:pos]:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}",
-                                                    node.value[pos][0].start_mark)
-    data.update(loader.construct_mapping(node))
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-
-
-def _read(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read the events file ({err})", file=str(path)) from None
-    loader = _Loader(text)
-    try:
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        raise InputError(f"invalid YAML: {err.problem}", file=str(path),
-                         line=mark.line + 1 if mark else None) from None
-    finally:
-        loader.dispose()
-
-
 def _chance(value: Any, fail) -> Fraction:
     """A probability written as a number or an exact fraction "a/b"."""
     try:
@@ -113,7 +72,7 @@ def load_events(path: str | Path | None = None) -> list[Event]:
     """Read and validate an events file (default: the built-in set); errors name the file, line and field."""
     path = Path(path) if path is not None else builtin_events()
     file = str(path)
-    data = _read(path)
+    data = read_yaml(path)
 
     def fail(message: str, node: Any, field: str) -> NoReturn:
         raise InputError(message, file=file, line=getattr(node, "line", None), field=field)
@@ -124,7 +83,7 @@ def load_events(path: str | Path | None = None) -> list[Event]:
     first_line: dict[str, int] = {}
     texts: dict[str, int] = {}
 
-    def check_text(node: _Map) -> None:
+    def check_text(node: YamlMap) -> None:
         """Non-empty, and unique over all events and sub-outcomes: each is a separate item to the model."""
         text = node["text"]
         if not isinstance(text, str) or not text.strip():

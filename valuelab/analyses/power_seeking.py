@@ -27,10 +27,10 @@ from scipy.stats import rankdata
 
 from valuelab.analyses.common import LEVEL, N_BOOT, Metric, check_budget, resolve_outcomes
 from valuelab.elicit.outcomes import Outcome, load_outcomes, outcomes_frame
-from valuelab.elicit.surveys import _read_yaml
 from valuelab.errors import InputError
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
+from valuelab.yamlfile import read_yaml
 
 DATA = Path(str(files("valuelab") / "data" / "power_seeking"))
 SCORES = ("power", "fitness")
@@ -42,7 +42,7 @@ MIN_SUBSET = 6
 def load_templates(path: str | Path | None = None) -> dict[str, Template]:
     """The judgement prompts (`templates.yaml`, or a user file with the same keys), validated."""
     path = Path(path) if path is not None else DATA / "templates.yaml"
-    doc = _read_yaml(path)
+    doc = read_yaml(path)
     if not isinstance(doc, dict):
         raise InputError(f"expected a mapping with keys {', '.join(SCORES)}", file=str(path))
     templates = {}

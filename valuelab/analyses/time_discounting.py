@@ -35,10 +35,10 @@ from valuelab.analyses.common import (
     random_p,
 )
 from valuelab.analyses.power_seeking import json_ready
-from valuelab.elicit.surveys import _read_yaml
 from valuelab.errors import InputError
 from valuelab.prompts import Template
 from valuelab.store import StoredModel
+from valuelab.yamlfile import read_yaml
 
 DATA = Path(str(files("valuelab") / "data" / "time_discounting"))
 HEADLINE = "delta_aic"
@@ -75,7 +75,7 @@ class Setup:
 def load_setup(path: str | Path | None = None) -> Setup:
     """The wording and grid, validated; every error names the file, line and field."""
     path = Path(path) if path is not None else DATA / "setup.yaml"
-    file, doc = str(path), _read_yaml(Path(path))
+    file, doc = str(path), read_yaml(Path(path))
 
     def fail(message: str, key: str) -> InputError:
         return InputError(message, file=file, line=getattr(doc, "line", None), field=key)

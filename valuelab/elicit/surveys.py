@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 
 from valuelab.errors import InputError
@@ -44,6 +43,7 @@ from valuelab.frameworks.schwartz import BASIC_VALUES, HIGHER_ORDER, REFINED_VAL
 from valuelab.frameworks.wvs import POLES
 from valuelab.models.base import ChoiceRequest
 from valuelab.store import StoredModel
+from valuelab.yamlfile import YamlMap, read_yaml
 
 BUILTIN: dict[str, str] = {
     "schwartz": "schwartz-portraits.yaml",
@@ -161,51 +161,6 @@ class Instrument:
         raise KeyError(item_id)
 
 
-# ---------------------------------------------------------------- YAML with line numbers
-
-
-class _Map(dict):
-    """A YAML mapping that remembers its 1-based line, so errors can point at it."""
-
-    line: int | None = None
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML loader that records mapping lines and rejects duplicate keys."""
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode):
-    data = _Map()
-    data.line = node.start_mark.line + 1
-    yield data
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    data.update(loader.construct_mapping(node))
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 text ({err.reason} at byte {err.start})", file=str(path)) from None
-    loader = _Loader(text)
-    try:
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        raise InputError(f"invalid YAML: {err.problem}", file=str(path),
-                         line=mark.line + 1 if mark else None) from None
-    finally:
-        loader.dispose()
-
-
 # ---------------------------------------------------------------- loading and validation
 
 
@@ -232,7 +187,7 @@ def load_instrument(name_or_path: str | Path) -> Instrument:
         if not path.is_file():
             raise InputError(f"no such file, and not a built-in instrument (built in: {', '.join(BUILTIN)}) "
                              f"nor one in {local_dir()}", file=str(name_or_path))
-    return _Checker(str(path)).instrument(_read_yaml(path))
+    return _Checker(str(path)).instrument(read_yaml(path))
 
 
 class _Checker:
@@ -504,8 +459,8 @@ class _Checker:
                           first, "dimension")
 
 
-def _line(it: Item) -> _Map:
-    node = _Map()
+def _line(it: Item) -> YamlMap:
+    node = YamlMap()
     node.line = it.line
     return node
 
