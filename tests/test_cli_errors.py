@@ -23,6 +23,9 @@ def valuelab(*args, env):
     (["prefer", "synthetic:1", "only one"], "give two outcomes"),
     (["prefer", "synthetic:x", "a", "b"], "integer seed"),
     (["prefer", "hf:", "a", "b"], "names no model"),
+    (["control", "finetune", "synthetic:1", "--target", "nowhere", "--out", "adapter"],
+     "fine-tuning needs a transformers model"),
+    (["control", "assembly", "synthetic:1", "--size", "0", "--out", "assembly"], "needs at least one member"),
 ])
 def test_bad_input_gives_one_clear_line(args, message, cli_env):
     out = valuelab(*args, env=cli_env)

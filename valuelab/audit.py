@@ -25,6 +25,7 @@ from valuelab.errors import InputError, ValuelabError
 from valuelab.figures import new_figure, styled
 from valuelab.manifest import build_manifest, write_json
 from valuelab.report import Report, Section, write_report
+from valuelab.report.model import first_paragraph
 from valuelab.store import StoredModel
 
 
@@ -110,10 +111,6 @@ def published_table(stage_key: str) -> pd.DataFrame | None:
     entry = refs["metrics"][metric]
     return pd.DataFrame([{"model": v["model"], "value": v["value"], "metric": metric,
                           "source": f"{refs['source']}, {v['where']}"} for v in entry["values"]])
-
-
-def first_paragraph(text: str | None) -> str:
-    return (text or "").strip().split("\n\n")[0].replace("\n", " ")
 
 
 def run_stage(model: StoredModel, stage: Stage, seed: int) -> tuple[Section, dict | None]:

@@ -245,6 +245,58 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_control_assembly(args: argparse.Namespace) -> int:
+    from valuelab.control import build_assembly, from_votes
+
+    if args.votes:  # a real assembly's votes: nobody is simulated and the model is not asked
+        result = from_votes(args.votes, args.outcomes, heldout=args.heldout, seed=args.seed)
+        model = None
+    else:
+        model = open_model(args)
+        result = build_assembly(model, size=args.size, outcomes=args.outcomes, budget=args.budget, seed=args.seed,
+                                population=args.population, template=args.template, heldout=args.heldout)
+    result.write(args.out)
+    info = result.to_dict()
+    print(f"assembly of {info['size'] or 'voters from ' + str(args.votes)} over {info['n_outcomes']} outcomes: "
+          f"{info['n_train_pairs']} training and {info['n_heldout_pairs']} held-out pairs "
+          f"({info['n_heldout_outcomes']} outcomes held out), mean majority share {info['mean_majority_share']:.3f}; "
+          f"wrote {args.out}/targets.csv, utilities.csv, votes.csv, manifest.json")
+    if model is not None:
+        report_store_use(model)
+    return 0
+
+
+def cmd_control_finetune(args: argparse.Namespace) -> int:
+    from valuelab.control import finetune
+
+    options = {"lr": args.lr} if args.lr is not None else {}
+    result = finetune(args.model, args.target, objective=args.objective, out=args.out, steps=args.steps,
+                      seed=args.seed, batch_size=args.batch_size, rank=args.rank, layers=args.layers, **options)
+    info = result.to_dict()
+    print(f"{args.objective}: {info['steps']} steps in {info['seconds']:.1f} s ({info['seconds_per_step']:.2f} s/step, "
+          f"peak {info['peak_memory_mb']:.0f} MB), loss {info['first_loss']:.4f} -> {info['last_loss']:.4f}; "
+          f"wrote {args.out}\nload it as: {result.spec}")
+    return 0
+
+
+def cmd_control_evaluate(args: argparse.Namespace) -> int:
+    from valuelab.control import evaluate
+    from valuelab.control.evaluate import report
+    from valuelab.report import write_report
+    from valuelab.store import Store
+
+    store = Store(args.store or default_store())
+    result = evaluate(args.base, args.tuned, args.target, store=store, political_budget=args.political_budget,
+                      capability_check=not args.no_capability, seed=args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    paths = write_report(report(result), args.out)
+    result.metrics.to_csv(args.out / "control.csv", index=False)
+    result.pairs.to_csv(args.out / "pairs.csv", index=False)
+    print(result.metrics.to_string(index=False))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}, {args.out}/control.csv, pairs.csv")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from valuelab.prompts import DEFAULT_TEMPLATE, PAIRWISE_TEMPLATES
 
@@ -336,6 +388,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, help="prompts per second, to estimate time")
     p.add_argument("--measure", type=int, default=0, help="time this many planned prompts on the model instead")
     p.set_defaults(func=cmd_estimate)
+
+    control = sub.add_parser("control", help="utility control: assembly targets, LoRA fine-tuning, evaluation")
+    steps = control.add_subparsers(dest="step", required=True)
+    p = steps.add_parser("assembly", help="simulate a citizen assembly over an outcome set and fit its targets")
+    add_model_options(p)
+    p.add_argument("--size", type=int, default=6, help="members (personas sampled from the population)")
+    p.add_argument("--outcomes", default="quick", help="built-in set (quick, core) or a JSONL/CSV/JSON file")
+    p.add_argument("--budget", type=int, help="pairs every member answers (default: a connected graph, ~N·log2 N)")
+    p.add_argument("--heldout", type=float, default=0.25, help="share of outcomes held out of training")
+    p.add_argument("--population", type=Path, help="YAML of marginals (default: cited US figures)")
+    p.add_argument("--template", default=DEFAULT_TEMPLATE, choices=sorted(PAIRWISE_TEMPLATES))
+    p.add_argument("--votes", type=Path, help="a real assembly's votes (item_a,item_b,wins_a,wins_b) instead")
+    p.add_argument("--out", type=Path, required=True, help="assembly folder (the target for finetune/evaluate)")
+    p.set_defaults(func=cmd_control_assembly)
+
+    p = steps.add_parser("finetune", help="train a LoRA adapter toward an assembly's targets")
+    p.add_argument("model", help="a transformers model: smollm2, hf:ORG/NAME or hf:/path")
+    p.add_argument("--target", type=Path, required=True, help="assembly folder written by `control assembly`")
+    p.add_argument("--objective", default="sft", help="sft (majority choice), dpo (both orders) or match "
+                   "(the assembly's vote share)")
+    p.add_argument("--out", type=Path, required=True, help="adapter folder to write")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--lr", type=float, help="learning rate (default: finetune's, 1e-2 for LoRA on CPU)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--rank", type=int, default=8, help="LoRA rank")
+    p.add_argument("--layers", type=int, help="adapt only the top this many layers (faster on CPU)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_control_finetune)
+
+    p = steps.add_parser("evaluate", help="held-out agreement, utilities, politics and capability, before/after")
+    p.add_argument("base", help="the model before, e.g. smollm2")
+    p.add_argument("tuned", help="the model after, e.g. smollm2+adapter=ADAPTER")
+    p.add_argument("--target", type=Path, required=True, help="assembly folder written by `control assembly`")
+    p.add_argument("--out", type=Path, required=True, help="folder for report.html, report.pdf, results.json")
+    p.add_argument("--store", type=Path, help="response store (default $VALUELAB_STORE or ~/.cache/valuelab)")
+    p.add_argument("--political-budget", type=int, default=0,
+                   help="policy pairs for the political position before/after (0 skips it)")
+    p.add_argument("--no-capability", action="store_true", help="skip the capability guard")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_control_evaluate)
 
     p = sub.add_parser("compare", help="a comparison report over several audit folders")
     p.add_argument("dirs", type=Path, nargs="+")

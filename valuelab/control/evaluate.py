@@ -23,10 +23,13 @@ from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, summarize
 from valuelab.control.finetune import target_template
 from valuelab.control.targets import Targets, load_targets
 from valuelab.elicit.pairwise import prefer_pairs
+from valuelab.figures import styled
 from valuelab.fit import ThurstonianModel
 from valuelab.models import load_model
 from valuelab.models.base import Backend, ChoiceRequest
 from valuelab.prompts import Template
+from valuelab.report import Report, Section
+from valuelab.report.model import first_paragraph
 from valuelab.store import Store, StoredModel
 
 # Plain questions with one right answer, written for valuelab; an answer counts when it contains the expected
@@ -190,3 +193,27 @@ def figure(result: ControlResult) -> Figure:
     if BEFORE in u:
         ax_scatter.legend(fontsize=8)
     return fig
+
+
+def report(result: ControlResult) -> Report:
+    """The evaluation as a report (the section an audit would show), for `write_report`."""
+    with styled():
+        fig = figure(result)
+    models = result.info["models"]
+    section = Section("control", "Utility control", intro=first_paragraph(__doc__), numbers=result.to_dict(),
+                      tables=[("Before and after", result.metrics),
+                              ("Capability guard", result.capability),
+                              ("Utilities over the target outcomes", result.utilities)],
+                      figures=[("Held-out agreement and utilities, before and after", fig)])
+    name = models[AFTER]["model"]
+    summary = Section("summary", "Summary", intro=(
+        f"{models[BEFORE]['model']} (before) and {name} (after) answered the assembly's pairs in both orders. "
+        f"Held-out agreement with the assembly's majority: {result.agreement[BEFORE].value:.3f} before, "
+        f"{result.agreement[AFTER].value:.3f} after, over {result.info['n_heldout_pairs']} pairs on outcomes "
+        "the fine-tuning never saw; a random responder agrees on half."))
+    headline = [{"name": f"held-out agreement, {k}", "value": m.value, "lo": m.lo, "hi": m.hi,
+                 "baseline": m.baseline, "how_to_read": "Share of held-out pairs where the model sides with the "
+                                                        "assembly's majority; 0.5 is chance."}
+                for k, m in result.agreement.items()]
+    return Report(f"Utility control of {name}", name, "control", summary, [section],
+                  {"control": result.info}, headline)

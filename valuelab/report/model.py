@@ -78,6 +78,11 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index()
 
 
+def first_paragraph(text: str | None) -> str:
+    """A module docstring's first paragraph on one line: the intro of its report section."""
+    return (text or "").strip().split("\n\n")[0].replace("\n", " ")
+
+
 def frame_records(frame: pd.DataFrame) -> list[dict]:
     return [jsonable(row) for row in display_frame(frame).to_dict("records")]
 
