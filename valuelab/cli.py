@@ -31,6 +31,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature in sample mode")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cpu or cuda (local backends)")
+    parser.add_argument("--executor", choices=["local", "ray"], default="local",
+                        help="compute missing answers in this process or on Ray actors (pip install 'valuelab[ray]')")
+    parser.add_argument("--ray-actors", type=int, default=2, help="Ray actors, each holding the model")
+    parser.add_argument("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+    parser.add_argument("--ray-gpus", type=float, default=0, help="GPUs each Ray actor reserves")
 
 
 def open_model(args: argparse.Namespace):
@@ -41,8 +46,14 @@ def open_model(args: argparse.Namespace):
     options = {"base_url": args.base_url, "api_key_env": args.api_key_env, "device": args.device}
     backend = load_model(args.model, **options)
     store = Store(args.store or default_store())
+    executor = None
+    if args.executor == "ray":
+        from valuelab.executor import RayExecutor
+
+        executor = RayExecutor(args.model, options, actors=args.ray_actors, address=args.ray_address,
+                               num_gpus=args.ray_gpus)
     return StoredModel(backend, store, mode=args.mode, n_samples=args.samples, temperature=args.temperature,
-                       seed=args.seed)
+                       seed=args.seed, executor=executor)
 
 
 def report_store_use(model) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from valuelab.errors import InputError
+from valuelab.executor import LocalExecutor
 from valuelab.models.base import Backend, ChoiceRequest, ChoiceResult
 
 SCHEMA = """
@@ -138,17 +139,21 @@ class StoredModel:
 
     `mode` is "logprob" (default; falls back to sampling when the model gives no log-probabilities) or "sample"
     (`n_samples` completions at `temperature` per request, each stored under its own sample index).
+    `executor` computes the missing answers (default: this process; `valuelab.executor.RayExecutor` shards them
+    across Ray actors); this object stays the store's only writer.
     """
 
     def __init__(self, backend: Backend, store: Store | None = None, *, mode: str = "logprob",
                  n_samples: int = 10, temperature: float = 1.0, max_tokens: int = 16, seed: int = 0,
-                 chunk_size: int = 64, progress: bool | None = None):
+                 chunk_size: int = 64, progress: bool | None = None, executor=None):
         if mode not in ("logprob", "sample"):
             raise InputError(f"unknown mode {mode!r}: use logprob or sample", field="mode")
         self.backend, self.store = backend, store if store is not None else Store()
+        self.executor = executor or LocalExecutor()
         self.requested_mode, self.n_samples, self.temperature = mode, n_samples, temperature
         self.max_tokens, self.seed, self.chunk_size, self.progress = max_tokens, seed, chunk_size, progress
         self.identity = backend.identity()
+        self.executor.check(self.identity)
         self.counts = CallCounts()
         self._mode: str | None = None
 
@@ -167,27 +172,21 @@ class StoredModel:
                 self._mode = "logprob" if known == "yes" else "sample"
         return self._mode
 
-    def _ask(self, call, *args):
-        """One backend call, its wall time and the tokens the backend reports for it added to `counts`."""
-        stats = getattr(self.backend, "stats", None) or {}
-        before = (stats.get("prompt_tokens", 0), stats.get("completion_tokens", 0))
-        started = time.perf_counter()
-        answers = call(*args)
-        self.counts.seconds += time.perf_counter() - started
-        self.counts.prompt_tokens += stats.get("prompt_tokens", 0) - before[0]
-        self.counts.completion_tokens += stats.get("completion_tokens", 0) - before[1]
-        return answers
-
-    def _chunks(self, items: list, desc: str):
-        # progress=None shows the bar only on a terminal; short runs need none.
-        bar = tqdm(total=len(items), desc=desc, unit="prompt", leave=False,
-                   disable=None if self.progress is None else not self.progress) \
-            if len(items) > self.chunk_size else None
-        for start in range(0, len(items), self.chunk_size):
-            chunk = items[start: start + self.chunk_size]
-            yield chunk
+    def _answered(self, indices: list[int], requests: Sequence[ChoiceRequest], method: str, *args, desc: str):
+        """(chunk of indices, their answers) as each chunk comes back from the executor, with what it cost
+        added to `counts`; a progress bar when there is more than one chunk (on a terminal, or if asked)."""
+        chunks = [indices[start: start + self.chunk_size] for start in range(0, len(indices), self.chunk_size)]
+        bar = tqdm(total=len(indices), desc=desc, unit="prompt", leave=False,
+                   disable=None if self.progress is None else not self.progress) if len(chunks) > 1 else None
+        waiting_since = time.perf_counter()  # only time spent waiting for answers counts, not the store's writes
+        for done in self.executor.map(self.backend, method, [[requests[i] for i in c] for c in chunks], args):
+            self.counts.seconds += time.perf_counter() - waiting_since
+            self.counts.prompt_tokens += done.prompt_tokens
+            self.counts.completion_tokens += done.completion_tokens
+            yield chunks[done.index], done.answers
             if bar is not None:
-                bar.update(len(chunk))
+                bar.update(len(chunks[done.index]))
+            waiting_since = time.perf_counter()
         if bar is not None:
             bar.close()
 
@@ -202,8 +201,7 @@ class StoredModel:
         stored = self.store.get_many(keys)
         self.counts.reused += sum(k in stored for k in keys)
         missing = list({k: i for i, k in enumerate(keys) if k not in stored}.values())  # one ask per distinct key
-        for chunk in self._chunks(missing, "asking"):
-            answers = self._ask(self.backend._choice_probs, [requests[i] for i in chunk])
+        for chunk, answers in self._answered(missing, requests, "_choice_probs", desc="asking"):
             rows = [(keys[i], "choice", self.identity, prompts[i], params[i], 0, a.to_json())
                     for i, a in zip(chunk, answers, strict=True)]
             self.store.put_many(rows)
@@ -222,9 +220,8 @@ class StoredModel:
         complete = [all(k in stored for k in ks) for ks in keys]
         self.counts.reused += sum(complete)
         missing = list({keys[i][0]: i for i, done in enumerate(complete) if not done}.values())
-        for chunk in self._chunks(missing, "sampling"):
-            texts = self._ask(self.backend.sample, [requests[i] for i in chunk], self.n_samples,
-                              self.temperature, self.max_tokens, self.seed)
+        for chunk, texts in self._answered(missing, requests, "sample", self.n_samples, self.temperature,
+                                           self.max_tokens, self.seed, desc="sampling"):
             rows = [(keys[i][s], "sample", self.identity, prompts[i], params, s, {"text": t})
                     for i, ts in zip(chunk, texts, strict=True) for s, t in enumerate(ts)]
             self.store.put_many(rows)

@@ -138,7 +138,7 @@ def free_form(model: StoredModel, prompts: Sequence[str], *, system: str | None 
     keeps), more than `max_tokens` allows. Calls are added to `model.counts`.
     """
     view = StoredModel(model.backend, model.store, mode="sample", n_samples=1, temperature=0.0,
-                       max_tokens=max_tokens, seed=seed, progress=model.progress)
+                       max_tokens=max_tokens, seed=seed, progress=model.progress, executor=model.executor)
     results = view.choice_probs([ChoiceRequest(p, None, system) for p in prompts])
     model.counts.asked += view.counts.asked
     model.counts.reused += view.counts.reused
