@@ -5,7 +5,7 @@ Same prompts (pairs from the quick outcome set, both orders), fresh in-memory st
 - Ray: `RayExecutor("smollm2", actors=A)`, each actor one core (Ray sets one thread per actor's CPU).
 Ray's start-up (the cluster and the actors loading the model) is timed apart from the throughput.
 
-    .venv/bin/python benchmarks/bench_ray.py [--prompts 192] [--actors 2] [--chunk 16]
+    .venv/bin/python benchmarks/bench_ray.py [--prompts 120] [--actors 2] [--chunk 16]
 
 On one two-core machine expect about 1×: both runs share the same two cores, and one process already uses
 both. The executor pays off when actors sit on different machines or GPUs (throughput then grows with the
@@ -33,7 +33,7 @@ def rate(model: StoredModel, reqs) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--prompts", type=int, default=192)
+    parser.add_argument("--prompts", type=int, default=120, help="at most 120 (pairs over the 60 quick outcomes)")
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=16, help="prompts per chunk (the unit handed to an actor)")
     args = parser.parse_args()
