@@ -102,6 +102,28 @@ def test_cultural_map_scores_and_refusals_in_sample_mode():
     assert set(result.figures()) == {"cultural_map", "robustness"}
 
 
+def test_a_secular_self_expressive_agent_sits_in_the_quadrant_of_sweden():
+    model = planted("wvs", lambda it: 2.0 * it.keyed)  # agrees with whatever points secular / self-expressive
+    result = run_survey(model, "wvs", **FAST)
+    dims = result.level("dimension")
+    assert (dims["lo"] > 0).all()
+    summary = result.to_dict()
+    assert "Sweden" in summary["map_quadrant_countries"] and "Nigeria" not in summary["map_quadrant_countries"]
+    flat = run_survey(StoredModel(SyntheticBackend(0, utilities={it.text: (0.0, 50.0) for it in
+                                                                  load_instrument("wvs").items}),
+                                  mode="sample", n_samples=3), "wvs", **FAST)
+    assert flat.to_dict()["map_quadrant_countries"] is None  # a random respondent's quadrant is undetermined
+
+
+def test_country_positions_are_the_published_map():
+    from valuelab.frameworks.wvs import country_positions
+
+    positions = country_positions().set_index("country")
+    assert len(positions) > 100 and positions.index.is_unique
+    assert positions.loc["Sweden", "self_expression"] > 2.5 and positions.loc["Sweden", "secular_rational"] > 1
+    assert positions.loc["Nigeria", "self_expression"] < 0 and positions.loc["Nigeria", "secular_rational"] < 0
+
+
 def test_licensed_text_is_loaded_by_name_from_surveys_local(tmp_path, monkeypatch):
     monkeypatch.setattr(surveys, "local_dir", lambda: tmp_path)
     shutil.copy(surveys.builtin_path("mft"), tmp_path / "my-licensed-mfq.yaml")

@@ -40,7 +40,7 @@ from valuelab.frameworks.robustness import (
     text_agreement,
 )
 from valuelab.frameworks.schwartz import BASIC_VALUES, HIGHER_ORDER, REFINED_VALUES, circumplex_fit
-from valuelab.frameworks.wvs import POLES
+from valuelab.frameworks.wvs import POLES, quadrant_countries
 from valuelab.models.base import ChoiceRequest
 from valuelab.store import StoredModel
 from valuelab.yamlfile import YamlMap, read_yaml
@@ -776,10 +776,19 @@ class SurveyResult:
             scores.setdefault(row["level"], {})[row["name"]] = {
                 "score": row["score"], "ci": [row["lo"], row["hi"]], "baseline": row["baseline"],
                 "baseline_range": [row["baseline_lo"], row["baseline_hi"]], "n_items": row["n_items"]}
+        extra = {}
+        if self.method == "iw-projection":
+            dims = self.level("dimension")
+            quadrant = quadrant_countries(tuple(dims.loc["surv-selfexp", ["lo", "hi"]]),
+                                          tuple(dims.loc["trad-secular", ["lo", "hi"]]))
+            extra["map_quadrant_countries"] = quadrant
+            extra["map_quadrant_note"] = (
+                "undetermined: an interval includes 0" if quadrant is None else
+                "published country positions in the same quadrant (a qualitative reading: different scales)")
         return json_ready({"instrument": self.instrument, "method": self.method, "model": self.model,
                            "n_items": len(self.ratings), "prompts": len(self.responses), "calls": self.calls,
                            "scores": scores, "circumplex": self.circumplex, "robustness": self.robustness,
-                           "robustness_baseline": self.robustness_baseline})
+                           "robustness_baseline": self.robustness_baseline, **extra})
 
     def level(self, name: str) -> pd.DataFrame:
         return self.scores[self.scores["level"] == name].set_index("name")

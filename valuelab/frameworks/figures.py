@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from valuelab.figures import new_figure
 from valuelab.frameworks.mft import FOUNDATIONS
 from valuelab.frameworks.schwartz import HIGHER_ORDER, REFINED_VALUES
-from valuelab.frameworks.wvs import POLES
+from valuelab.frameworks.wvs import POLES, country_positions
 
 BASELINE_COLOUR = "0.85"
 HIGHER_ORDER_COLOURS = {"openness-to-change": "tab:orange", "self-enhancement": "tab:red",
@@ -89,19 +89,27 @@ def foundation_bars(scores: pd.DataFrame, title: str = "Moral foundations", labe
     return fig
 
 
+LABELLED_COUNTRIES = {"Sweden", "Japan", "Germany", "United States", "Great Britain", "China", "Russia", "India",
+                      "Nigeria", "Brazil", "Mexico", "Pakistan", "Egypt", "Jordan", "South Korea", "Netherlands",
+                      "Poland", "Argentina", "Iran", "Zimbabwe", "Czechia"}
+"""The countries named on the map (all are drawn); a spread over the regions of the published map."""
+
+
 def cultural_map(x: float, y: float, *, x_interval: tuple[float, float] | None = None,
                  y_interval: tuple[float, float] | None = None,
                  baseline: tuple[float, float, float, float] | None = None,
-                 title: str = "Cultural map position", limit: float = 1.0) -> Figure:
+                 title: str = "Cultural map position", limit: float = 1.0, countries: bool = True) -> Figure:
     """The respondent on the Inglehart-Welzel map: x survival→self-expression, y traditional→secular-rational.
 
-    Published country positions are not drawn: the IVS map coordinates are factor scores over country means
-    (Inglehart & Welzel 2005), while this is a single respondent's standardised projection (or a choice
-    weight), so the two do not share a scale and placing them together would mislead. `baseline` is the
-    random respondent's (x_lo, x_hi, y_lo, y_hi) range, drawn as a grey box.
+    With `countries`, a second panel beside it shows the published country positions (Gapminder's IVS
+    indicators, latest wave). They are factor scores over country means (Inglehart & Welzel 2005), while the
+    respondent's is a single standardised projection (or a choice weight): the two do not share a scale, so
+    they are drawn side by side, never on one axis, and only the quadrants compare. `baseline` is the random
+    respondent's (x_lo, x_hi, y_lo, y_hi) range, drawn as a grey box.
     """
     (neg_x, pos_x), (neg_y, pos_y) = POLES["surv-selfexp"], POLES["trad-secular"]
-    fig, ax = _figure(6, 6)
+    fig, axes = new_figure(11 if countries else 6, 5.5 if countries else 6, ncols=2 if countries else 1)
+    ax = axes[0] if countries else axes
     reach = max(limit, abs(x) * 1.2 if math.isfinite(x) else 0, abs(y) * 1.2 if math.isfinite(y) else 0)
     if baseline is not None and all(map(math.isfinite, baseline)):
         x_lo, x_hi, y_lo, y_hi = baseline
@@ -109,16 +117,27 @@ def cultural_map(x: float, y: float, *, x_interval: tuple[float, float] | None =
     xerr = None if x_interval is None else [[x - x_interval[0]], [x_interval[1] - x]]
     yerr = None if y_interval is None else [[y - y_interval[0]], [y_interval[1] - y]]
     ax.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="o", color="tab:red", capsize=4, label="respondent")
-    ax.axhline(0, color="0.5", lw=0.8)
-    ax.axvline(0, color="0.5", lw=0.8)
     ax.set_xlim(-reach, reach)
     ax.set_ylim(-reach, reach)
-    ax.set_xlabel(f"{neg_x}  ←→  {pos_x}")
-    ax.set_ylabel(f"{neg_y}  ←→  {pos_y}")
     ax.set_title(title)
-    ax.text(0.01, 0.01, "country positions omitted: not on the same scale", transform=ax.transAxes,
-            fontsize=7, color="0.4")
     ax.legend(fontsize=7, loc="upper left")
+    panels = [ax]
+    if countries:
+        positions = country_positions()
+        right = axes[1]
+        right.scatter(positions["self_expression"], positions["secular_rational"], s=10, color="tab:blue")
+        for row in positions[positions["country"].isin(LABELLED_COUNTRIES)].itertuples():
+            right.annotate(row.country, (row.self_expression, row.secular_rational), fontsize=6,
+                           xytext=(2, 2), textcoords="offset points")
+        right.set_title("Published country positions (another scale)")
+        right.text(0.01, 0.01, "Gapminder IVS indicators from WVS/EVS, CC BY 4.0; latest wave",
+                   transform=right.transAxes, fontsize=6, color="0.4")
+        panels.append(right)
+    for panel in panels:
+        panel.axhline(0, color="0.5", lw=0.8)
+        panel.axvline(0, color="0.5", lw=0.8)
+        panel.set_xlabel(f"{neg_x}  ←→  {pos_x}")
+        panel.set_ylabel(f"{neg_y}  ←→  {pos_y}")
     return fig
 
 
