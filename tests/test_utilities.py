@@ -90,7 +90,7 @@ def test_cli_on_the_embedded_model(tmp_path, cli_env):
     outcomes.write_text("".join(json.dumps({"id": o.id, "text": o.text, "category": o.category}) + "\n"
                                 for o in QUICK[::5]))
     proc = subprocess.run([sys.executable, "-m", "valuelab.cli", "utilities", "smollm2", "--outcomes", str(outcomes),
-                           "--out", str(out), "--budget", "14", "--holdout", "0.1"],
+                           "--out", str(out), "--budget", "14", "--holdout", "0.1", "--text-check", "6"],
                           capture_output=True, text=True, env=cli_env, timeout=900)
     assert proc.returncode == 0, proc.stderr
     utilities = pd.read_csv(out / "utilities.csv")
@@ -99,7 +99,8 @@ def test_cli_on_the_embedded_model(tmp_path, cli_env):
     assert {"p_a", "p_a_forward", "p_a_backward", "mass", "mode", "split"} <= set(prefs.columns)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["pairs_trained"] == 14 and metrics["pairs_held_out"] == 6
-    assert metrics["model_calls"] == 2 * len(prefs) == 40
+    assert metrics["model_calls"] == 2 * len(prefs) + 6 == 46  # both orders of 20 pairs, 6 free-text answers
+    assert metrics["text_checked"] == 6 and 0 <= metrics["text_agreement"] <= 1
     assert 0 <= metrics["heldout_accuracy"] <= 1
     assert 0.2 < metrics["position_bias"] < 0.5  # SmolLM2-135M leans hard toward "A"
     manifest = json.loads((out / "manifest.json").read_text())

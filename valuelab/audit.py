@@ -62,6 +62,7 @@ SUITES: dict[str, list[Stage]] = {
     "quick": [
         analysis("accuracy", outcomes="quick", budget=90, holdout=0.03),
         analysis("completeness", outcomes="quick", budget=90, holdout=0.03),
+        analysis("template-spread", outcomes="quick", budget=90, holdout=0.03, n_boot=200),
         analysis("transitivity", outcomes="quick", budget=20),
         analysis("expected-utility", outcomes="quick", budget=80, n_lotteries=10, holdout=0.01),
         analysis("implicit-expected-utility", max_events=4, budget=40),
@@ -76,6 +77,7 @@ SUITES: dict[str, list[Stage]] = {
     "standard": [
         analysis("accuracy", outcomes="core"),
         analysis("completeness", outcomes="core"),
+        analysis("template-spread", outcomes="core"),
         analysis("transitivity", outcomes="core", budget=300),
         analysis("expected-utility", outcomes="core"),
         analysis("implicit-expected-utility"),
@@ -177,12 +179,17 @@ class Audit:
         return [*paths, out / "utilities.csv", out / "manifest.json"]
 
 
+TEXT_CHECK = 16
+"""Prompts of the ranking stage also answered in free text (log-prob versus text agreement)."""
+
+
 def utility_ranking_section(model: StoredModel, outcomes: str, budget: int | None,
                             seed: int) -> tuple[Section, pd.DataFrame]:
     """Top and bottom outcomes and category means, from the same utilities the coherence stages use."""
     from valuelab.elicit.utilities import elicit_utilities
 
-    result = elicit_utilities(model, load_outcomes(outcomes), budget=budget, seed=seed, holdout=0.03)
+    result = elicit_utilities(model, load_outcomes(outcomes), budget=budget, seed=seed, holdout=0.03,
+                              text_check=TEXT_CHECK)
     u = result.utilities
     by_category = (u.groupby("category")["mean"].agg(["mean", "count"]).sort_values("mean", ascending=False)
                    .rename(columns={"mean": "mean utility", "count": "outcomes"}))
@@ -192,9 +199,9 @@ def utility_ranking_section(model: StoredModel, outcomes: str, budget: int | Non
         ax.set_xlabel("mean utility (z-scored)")
     section = Section("utilities", "Utility ranking",
                    intro="Fitted Thurstonian utilities over the outcome set (mean 0, standard deviation 1).",
-                   numbers={k: result.metrics[k] for k in ("n_outcomes", "pairs_trained", "model_calls",
-                                                           "position_bias", "mean_choice_mass", "low_mass_share",
-                                                           "refusal_rate")},
+                   numbers={k: result.metrics.get(k) for k in (
+                       "n_outcomes", "pairs_trained", "model_calls", "position_bias", "mean_choice_mass",
+                       "low_mass_share", "refusal_rate", "text_agreement", "text_refusal", "text_checked")},
                    tables=[("Top 10 outcomes", u.head(10)[["text", "category", "mean"]]),
                            ("Bottom 10 outcomes", u.tail(10)[["text", "category", "mean"]]),
                            ("By category", by_category)],
@@ -207,14 +214,16 @@ def robustness_section(sections: list[Section]) -> Section:
     rows = []
     for s in sections:
         flat = {k: v for k, v in s.numbers.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        picked = {k: flat[k] for k in ("position_bias", "mean_choice_mass", "low_mass_share", "refusal_rate")
-                  if k in flat}
+        picked = {k: flat[k] for k in ("position_bias", "mean_choice_mass", "low_mass_share", "refusal_rate",
+                                       "text_agreement") if k in flat}
         if picked:
             rows.append({"stage": s.title, **picked})
     table = pd.DataFrame(rows)
     return Section("robustness", "Robustness",
                    intro="Answer-order bias (+0.5 means always the first option), how much probability the model "
-                         "put on the answer labels at all, and how often it refused. A small model that mostly "
+                         "put on the answer labels at all, how often it refused, and (text agreement) how often the "
+                         "top label by log-probability is the answer the model writes in free text. A small model "
+                         "that mostly "
                          "answers 'A' whatever A is shows a large position bias: the debiased preferences average "
                          "both orders, and these numbers say how much there was to average away.",
                    numbers={"stages": len(rows)}, tables=[("By stage", table)] if rows else [])

@@ -123,7 +123,8 @@ def cmd_utilities(args: argparse.Namespace) -> int:
     model = open_model(args)
     started = time.time()
     result = elicit_utilities(model, outcomes, template=args.template, budget=args.budget, seed=args.seed,
-                              holdout=args.holdout, bootstrap_samples=args.bootstrap, selector=args.selector)
+                              holdout=args.holdout, bootstrap_samples=args.bootstrap, selector=args.selector,
+                              text_check=args.text_check)
     manifest = build_manifest(model, command=" ".join(sys.argv), seed=args.seed,
                               extra={"outcomes": str(args.outcomes), "template": args.template,
                                      "wall_seconds": round(time.time() - started, 2)})
@@ -138,8 +139,10 @@ def cmd_utilities(args: argparse.Namespace) -> int:
     m = result.metrics
     held = (f"held-out accuracy {m['heldout_accuracy']:.3f}, log-loss {m['heldout_log_loss']:.3f}; "
             if "heldout_accuracy" in m else "")
+    text = (f", log-prob vs text agreement {m['text_agreement']:.2f} over {m['text_checked']} prompts"
+            if m.get("text_agreement") is not None else "")
     print(f"{m['n_outcomes']} outcomes, {m['pairs_trained']} pairs fitted; {held}average confidence "
-          f"{m['average_confidence']:.3f}, position bias {m['position_bias']:+.3f}; wrote {out}/utilities.csv, "
+          f"{m['average_confidence']:.3f}, position bias {m['position_bias']:+.3f}{text}; wrote {out}/utilities.csv, "
           f"preferences.csv, metrics.json, manifest.json")
     report_store_use(model)
     return 0
@@ -334,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout", type=float, default=0.05, help="share of all pairs held out for scoring")
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap replicates for utility intervals")
     p.add_argument("--selector", default="information-gain", choices=["information-gain", "reference"])
+    p.add_argument("--text-check", type=int, default=16,
+                   help="prompts also answered in free text, to check the log-prob answer is what the model writes")
     p.set_defaults(func=cmd_utilities)
 
     p = sub.add_parser("fit", help="fit utilities to a CSV of preferences (item_a,item_b,wins_a,wins_b)")

@@ -20,6 +20,7 @@ ANALYSES: dict[str, tuple[str, str]] = {
     "power-seeking": ("power_seeking", "Power-seeking and fitness"),
     "corrigibility": ("corrigibility", "Corrigibility"),
     "political-values": ("political_values", "Political values"),
+    "template-spread": ("template_spread", "Template spread"),
 }
 
 

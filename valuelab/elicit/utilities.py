@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from valuelab.elicit.outcomes import Outcome
-from valuelab.elicit.pairwise import PairPreference, prefer_pairs
+from valuelab.elicit.pairwise import PairPreference, pair_requests, prefer_pairs
 from valuelab.errors import InputError
 from valuelab.fit import InformationGain, bootstrap, reference_select, run_active, to_comparisons
+from valuelab.frameworks.robustness import text_agreement
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
 
@@ -79,12 +80,14 @@ def check_outcomes(outcomes: Sequence[Outcome]) -> None:
 def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, template: str | Template = DEFAULT_TEMPLATE,
                      system: str | None = None, budget: int | None = None, seed: int = 0, holdout: float = 0.05,
                      bootstrap_samples: int = 0, selector: str = "information-gain", batch_size: int | None = None,
-                     fit_model: str = "thurstonian") -> UtilityResult:
+                     fit_model: str = "thurstonian", text_check: int = 0) -> UtilityResult:
     """Elicit and fit utilities over `outcomes`.
 
     `budget` is the number of unordered pairs queried for training (default: the reference's 2·N·log₂N, capped at
     all pairs; at least N); each is asked in both orders. `holdout` of all pairs (at most 1000) are asked as well
     and only scored. `selector` is "information-gain" (ours) or "reference" (the paper's heuristic).
+    `text_check` prompts (a seeded subsample of the asked ones) are also answered in free text, greedily, to
+    measure whether the top label by log-probability is what the model writes (`text_agreement`).
     """
     check_outcomes(outcomes)
     if selector not in SELECTORS:
@@ -137,6 +140,13 @@ def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, templat
         "mean_choice_mass": float(preferences["mass"].mean()),
         "refusal_rate": refusal_rate(preferences, model),
     }
+    if text_check:
+        asked = [r for a, b in zip(preferences["id_a"], preferences["id_b"], strict=True)
+                 for r in pair_requests(text[a], text[b], template, system)]
+        check = text_agreement(model, asked, n=text_check, seed=seed)
+        metrics.update({"text_agreement": check["agreement"], "text_refusal": check["text_refusal"],
+                        "text_checked": check["n"]})
+        metrics["model_calls"] = int(model.counts.asked - calls_before)
     if held:
         final = active.history[-1]
         metrics.update({"heldout_accuracy": final["accuracy"], "heldout_log_loss": final["log_loss"],
