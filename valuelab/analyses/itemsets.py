@@ -7,24 +7,9 @@ from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from valuelab.errors import InputError
-
-LINE = "__line__"
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that records each mapping's 1-based line under `LINE`."""
-
-
-def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    data = loader.construct_mapping(node, deep=True)
-    data[LINE] = node.start_mark.line + 1
-    return data
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
+from valuelab.yamlfile import read_yaml
 
 
 def data_file(analysis: str, name: str) -> Path:
@@ -36,14 +21,7 @@ def load_items(path: str | Path, fields: dict[str, type | tuple[type, ...]],
                optional: frozenset[str] = frozenset()) -> list[tuple[int, dict]]:
     """(line, item) pairs from a YAML list of mappings; checks required fields, types and unknown keys."""
     path = Path(path)
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except FileNotFoundError:
-        raise InputError("no such file", file=str(path)) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise InputError(f"bad YAML: {getattr(err, 'problem', err)}", file=str(path),
-                         line=mark.line + 1 if mark else None) from None
+    doc = read_yaml(path)
     if not isinstance(doc, list) or not doc:
         raise InputError("expected a non-empty YAML list of items", file=str(path), line=1)
     items = []
@@ -51,7 +29,7 @@ def load_items(path: str | Path, fields: dict[str, type | tuple[type, ...]],
         if not isinstance(item, dict):
             raise InputError(f"expected a mapping with fields {', '.join(fields)}, got {type(item).__name__}",
                              file=str(path))
-        line = item.pop(LINE)
+        line = item.line
         for key, value in item.items():
             if key not in fields:
                 raise InputError(f"unknown field; allowed: {', '.join(fields)}", file=str(path), line=line,
