@@ -140,8 +140,7 @@ def free_form(model: StoredModel, prompts: Sequence[str], *, system: str | None 
     view = StoredModel(model.backend, model.store, mode="sample", n_samples=1, temperature=0.0,
                        max_tokens=max_tokens, seed=seed, progress=model.progress, executor=model.executor)
     results = view.choice_probs([ChoiceRequest(p, None, system) for p in prompts])
-    model.counts.asked += view.counts.asked
-    model.counts.reused += view.counts.reused
+    model.counts += view.counts  # calls, tokens and time of the free-text answers count for the run
     return [r.texts[0] if r.texts else "" for r in results]
 
 

@@ -77,8 +77,7 @@ def text_agreement(model: StoredModel, requests: Sequence[ChoiceRequest], *, n: 
         written = request.labels[int(np.argmax(tx.counts))] if sum(tx.counts or []) else REFUSAL
         agree += written == request.labels[int(np.argmax(lp.probs))]
         refused += written == REFUSAL
-    model.counts.asked += texts.counts.asked
-    model.counts.reused += texts.counts.reused
+    model.counts += texts.counts  # calls, tokens and time of the free-text answers count for the run
     return {"n": len(chosen), "agreement": agree / len(chosen), "text_refusal": refused / len(chosen)}
 
 
