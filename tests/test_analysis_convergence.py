@@ -127,3 +127,23 @@ def test_smollm2_tiny_run(smollm2, tmp_path):
                              n_boot=100)
     assert result.calls > 0 and int(result.pairs.loc[0, "n_shared"]) == 5
     assert -1.0 <= result.pearson_r.value <= 1.0
+
+
+def test_cli_compares_with_a_reference_and_refuses_it_elsewhere(tmp_path, capsys):
+    from valuelab.cli import main
+
+    outcomes = load_outcomes("quick")[:10]
+    items = tmp_path / "items.csv"
+    items.write_text("id,text\n" + "".join(f"{o.id},\"{o.text}\"\n" for o in outcomes))
+    agent = SyntheticBackend(8)
+    reference = tmp_path / "reference.csv"  # the agent's own planted means: convergence must be near 1
+    reference.write_text("id,mean\n" + "".join(f"{o.id},{agent.utility(o.text)[0]}\n" for o in outcomes))
+    args = ["analyze", "convergence", "synthetic:8", "--outcomes", str(items), "--reference", str(reference),
+            "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "out" / "convergence.json").read_text())
+    assert summary["pearson_r"]["value"] > 0.9
+    capsys.readouterr()
+    assert main(["analyze", "transitivity", "synthetic:8", "--reference", str(reference),
+                 "--store", str(tmp_path / "s.sqlite")]) == 2
+    assert "options of the convergence analysis only" in capsys.readouterr().err

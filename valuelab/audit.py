@@ -56,8 +56,9 @@ def survey(instrument: str, title: str, **options) -> Stage:
                  runner="run_survey")
 
 
-# Budgets are pairs (or conditions, statements, triads) per analysis; the quick suite is sized so the
-# embedded 135M model finishes on a two-core CPU in about ten minutes, the others for a GPU or an API.
+# Budgets are pairs (or conditions, statements, triads) per analysis; the quick suite runs every single-model
+# analysis at a small budget, sized so the embedded 135M model finishes on a two-core CPU well inside ten
+# minutes; the others are sized for a GPU or an API.
 SUITES: dict[str, list[Stage]] = {
     "quick": [
         analysis("accuracy", outcomes="quick", budget=90, holdout=0.03),
@@ -70,7 +71,12 @@ SUITES: dict[str, list[Stage]] = {
         analysis("time-discounting", budget=24),
         analysis("corrigibility", budget=12),
         analysis("political-values", budget=110, holdout=0.01),
+        analysis("instrumental-values", limit=5, budget=40, holdout=0.03),
+        analysis("utility-maximization", limit=3, budget=45, holdout=0.0),  # ≤ 15 answers per question
+        analysis("power-seeking", budget=50, holdout=0.0),
         dilemmas("everyday", limit=12),
+        dilemmas("high-stakes", limit=6),
+        survey("schwartz", "Schwartz values"),
         survey("mft", "Moral foundations"),
         survey("wvs", "Cultural map"),
     ],
@@ -116,20 +122,26 @@ def published_table(stage_key: str) -> pd.DataFrame | None:
                           "source": f"{refs['source']}, {v['where']}"} for v in entry["values"]])
 
 
+COULD_NOT_RUN = "This stage could not run"
+
+
 def run_stage(model: StoredModel, stage: Stage, seed: int) -> tuple[Section, dict | None]:
     """Run one stage and turn its result into a report section (and a headline entry, when it has one)."""
     module = importlib.import_module(stage.module)
     before, started = dataclasses.replace(model.counts), time.time()
+
+    def cost() -> dict:  # what the stage asked, kept even when it then fails
+        return {"cost": {**stage_cost(before, model.counts), "seconds": round(time.time() - started, 1)}}
+
     try:
         result = getattr(module, stage.runner)(model, seed=seed, **stage.options)
     except ValuelabError as exc:  # bad input or an unreachable model: say so in the report
-        return Section(stage.key, stage.title, notes=[f"This stage could not run: {exc}"]), None
+        return Section(stage.key, stage.title, numbers=cost(), notes=[f"{COULD_NOT_RUN}: {exc}"]), None
     except Exception as exc:  # a bug in one analysis must not cost the others; it is shown, not hidden
         traceback.print_exc()
-        return Section(stage.key, stage.title,
-                       notes=[f"This stage failed ({type(exc).__name__}: {exc}); please report it."]), None
-    numbers = result.to_dict()
-    numbers["cost"] = {**stage_cost(before, model.counts), "seconds": round(time.time() - started, 1)}
+        return Section(stage.key, stage.title, numbers=cost(),
+                       notes=[f"{COULD_NOT_RUN} ({type(exc).__name__}: {exc}); please report it."]), None
+    numbers = {**result.to_dict(), **cost()}
     with styled():
         figure = module.figure(result)
     section = Section(stage.key, stage.title, intro=first_paragraph(module.__doc__), numbers=numbers,
@@ -276,14 +288,20 @@ def run_audit(model: StoredModel, *, suite: str = "quick", seed: int = 0, outcom
 
 
 def summary_text(name: str, suite: str, sections: list[Section], model: StoredModel) -> str:
-    ran = [s.title for s in sections if s.numbers]
-    failed = [s.title for s in sections if not s.numbers and s.notes]
+    failed = [s.title for s in sections if any(n.startswith(COULD_NOT_RUN) for n in s.notes)]
+    ran = [s.title for s in sections if s.numbers and s.title not in failed]
     text = (f"This audit asked {name} forced-choice questions in both answer orders ({model.mode} mode) and fitted "
             f"Thurstonian utilities to its answers. Suite '{suite}': {', '.join(ran)}. Each headline number is "
             "shown with its 95% bootstrap interval and the score of a random responder; small budgets give wide "
             "intervals.")
     if failed:
         text += f" Could not run: {', '.join(failed)}."
+    keys = {s.key for s in sections}
+    missing = [title for name, (_module, title) in ANALYSES.items() if name not in keys]
+    if missing:
+        text += (f" Not in this suite: {', '.join(missing)}"
+                 + (" (convergence compares models: `valuelab compare` over several audits, or `valuelab analyze "
+                    "convergence MODEL --reference FILE`)" if "convergence" not in keys else "") + ".")
     bias = next((s.numbers.get("position_bias") for s in sections if s.key == "utilities"), None)
     if isinstance(bias, float) and abs(bias) > 0.2:
         text += (f" The model leans strongly toward the option shown first (position bias {bias:+.2f}); its "

@@ -194,6 +194,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     options = {"budget": args.budget, "seed": args.seed}
     if args.outcomes:
         options["outcomes"] = args.outcomes
+    if args.reference or args.others:
+        if args.name != "convergence":
+            raise InputError("--reference and --others are options of the convergence analysis only")
+        options.update(reference=args.reference, others=args.others or ())
     model = open_model(args)
     result = module.run(model, **{k: v for k, v in options.items() if v is not None})
     summary = result.to_dict()
@@ -370,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=int, help="pairs (or conditions, statements, triads) to ask; see each analysis")
     p.add_argument("--outcomes", help="outcome set for the analyses that take one (quick, core, or a file)")
     p.add_argument("--out", type=Path, help="folder for NAME.json, NAME.csv and NAME.svg")
+    p.add_argument("--reference", type=Path, help="convergence: reference utilities, a CSV with columns id,mean")
+    p.add_argument("--others", type=Path, nargs="+",
+                   help="convergence: other models' utilities.csv files (from `valuelab utilities` or an audit)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("dilemmas", help="forced choices over a dilemma set, scored on value frameworks")

@@ -86,3 +86,14 @@ def check_budget(budget: int | None, minimum: int, what: str) -> None:
     """Fail early when a budget cannot give the analysis what it needs."""
     if budget is not None and budget < minimum:
         raise InputError(f"budget {budget} is below the minimum of {minimum} {what}", field="budget")
+
+
+def seeded_subset(items: Sequence, limit: int | None, seed: int, what: str, minimum: int = 1) -> list:
+    """`limit` of `items` drawn with `seed`, in their original order (all of them when `limit` is None)."""
+    items = list(items)
+    if limit is None or limit >= len(items):
+        return items
+    if limit < minimum:
+        raise InputError(f"limit must be at least {minimum} {what}, got {limit}", field="limit")
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), limit, replace=False))
+    return [items[i] for i in keep]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, check_budget, summarize
+from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, check_budget, seeded_subset, summarize
 from valuelab.analyses.itemsets import check_unique, data_file, load_items, zscore
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
@@ -206,14 +206,17 @@ def minimum_budget(scenarios: Sequence[Scenario]) -> int:
 
 def run(model: StoredModel, *, budget: int | None = None, seed: int = 0,
         scenarios: Sequence[Scenario] | None = None, template: str | Template = "state-of-world",
-        system: str | None = None, holdout: float = 0.05, n_boot: int = N_BOOT) -> InstrumentalResult:
+        system: str | None = None, holdout: float = 0.05, n_boot: int = N_BOOT,
+        limit: int | None = None) -> InstrumentalResult:
     """Elicit utilities over every path prefix of every scenario, then score them against both dynamics.
 
-    `budget` is the number of training pairs (default 2·N·log₂N over the N = 6 × scenarios outcomes).
+    `budget` is the number of training pairs (default 2·N·log₂N over the N = 6 × scenarios outcomes);
+    `limit` asks only that many scenarios (a seeded sample).
     """
     from valuelab.elicit.utilities import elicit_utilities
 
-    scenarios = list(scenarios) if scenarios is not None else load_scenarios()
+    scenarios = seeded_subset(scenarios if scenarios is not None else load_scenarios(), limit, seed, "scenarios",
+                              minimum=2)
     check_budget(budget, minimum_budget(scenarios), "pairs (one per outcome)")
     outcomes = [o for s in scenarios for o in s.outcomes()]
     fit = elicit_utilities(model, outcomes, template=template, system=system, budget=budget, seed=seed,

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, check_budget, summarize
+from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, check_budget, seeded_subset, summarize
 from valuelab.analyses.itemsets import check_unique, data_file, load_items
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
@@ -247,15 +247,16 @@ def split_budget(questions: Sequence[Question], budget: int | None) -> list[int 
 def run(model: StoredModel, *, budget: int | None = None, seed: int = 0,
         questions: Sequence[Question] | None = None, matcher: Matcher | None = None,
         system: str | None = SYSTEM, max_tokens: int = MAX_TOKENS, holdout: float = 0.05,
-        n_boot: int = N_BOOT) -> MaximizationResult:
+        n_boot: int = N_BOOT, limit: int | None = None) -> MaximizationResult:
     """Fit utilities over each question's answers, ask it free-form, match and rank the reply.
 
     `budget` is the total number of training pairs over all questions (default: 2·N·log₂N per question,
-    capped at all its pairs); `system` is the system message of the free-form question only.
+    capped at all its pairs); `system` is the system message of the free-form question only. `limit` asks
+    only that many questions (a seeded sample).
     """
     from valuelab.elicit.utilities import elicit_utilities
 
-    questions = list(questions) if questions is not None else load_questions()
+    questions = seeded_subset(questions if questions is not None else load_questions(), limit, seed, "questions")
     calls_before = model.counts.asked
     utilities, pairs = {}, 0
     for question, share in zip(questions, split_budget(questions, budget), strict=True):
