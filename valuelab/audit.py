@@ -299,9 +299,10 @@ def summary_text(name: str, suite: str, sections: list[Section], model: StoredMo
     keys = {s.key for s in sections}
     missing = [title for name, (_module, title) in ANALYSES.items() if name not in keys]
     if missing:
-        text += (f" Not in this suite: {', '.join(missing)}"
-                 + (" (convergence compares models: `valuelab compare` over several audits, or `valuelab analyze "
-                    "convergence MODEL --reference FILE`)" if "convergence" not in keys else "") + ".")
+        text += f" Not in this suite: {', '.join(missing)}."
+        if "convergence" not in keys:
+            text += (" Convergence needs a second set of utilities: `valuelab compare` over several audits, or "
+                     "`valuelab analyze convergence MODEL --reference FILE`.")
     bias = next((s.numbers.get("position_bias") for s in sections if s.key == "utilities"), None)
     if isinstance(bias, float) and abs(bias) > 0.2:
         text += (f" The model leans strongly toward the option shown first (position bias {bias:+.2f}); its "
