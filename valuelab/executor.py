@@ -13,7 +13,6 @@ joins it; API keys are read from the environment on each worker, never shipped t
 from __future__ import annotations
 
 import os
-import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,24 +24,21 @@ TOKEN_STATS = ("prompt_tokens", "completion_tokens")
 
 @dataclass
 class ChunkAnswers:
-    """One chunk's answers and what computing them cost on the worker."""
+    """One chunk's answers and the tokens the worker's backend counted for them."""
 
     index: int
     answers: list
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    seconds: float = 0.0
 
 
 def call_backend(backend, method: str, requests: list, args: tuple, index: int = 0) -> ChunkAnswers:
-    """`backend.method(requests, *args)`, timed, with the tokens its `stats` counted meanwhile."""
+    """`backend.method(requests, *args)`, with the tokens its `stats` counted meanwhile."""
     stats = getattr(backend, "stats", None) or {}
     before = [stats.get(k, 0) for k in TOKEN_STATS]
-    started = time.perf_counter()
     answers = getattr(backend, method)(requests, *args)
-    seconds = time.perf_counter() - started
     used = [stats.get(k, 0) - b for k, b in zip(TOKEN_STATS, before, strict=True)]
-    return ChunkAnswers(index, answers, *used, seconds)
+    return ChunkAnswers(index, answers, *used)
 
 
 class LocalExecutor:
@@ -81,7 +77,7 @@ class RayExecutor:
 
     `address` joins a running Ray cluster (None starts a local one, or joins `RAY_ADDRESS` when it is set);
     `num_cpus` / `num_gpus` are what each actor reserves (a GPU per actor for transformers or vLLM on a cluster).
-    `lost` counts workers that died, `retried` the chunks that were handed to another worker because of it.
+    `lost` counts workers that died; each one's chunk in flight was handed to another worker.
     """
 
     name = "ray"
@@ -104,7 +100,7 @@ class RayExecutor:
         self.actors = [worker.remote(spec, options) for _ in range(actors)]
         self.identities = ray.get([a.identity.remote() for a in self.actors])
         self.alive = list(self.actors)
-        self.lost = self.retried = 0
+        self.lost = 0
 
     def check(self, identity: dict) -> None:
         """Every worker must hold the very model the store keys its answers by."""
@@ -129,7 +125,6 @@ class RayExecutor:
             except ray.exceptions.RayActorError:
                 self.alive.remove(actor)
                 self.lost += 1
-                self.retried += 1
                 pending.appendleft(index)
                 if not self.alive:
                     raise BackendError(f"all {len(self.actors)} Ray workers were lost; what they answered is in "
