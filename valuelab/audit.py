@@ -235,9 +235,8 @@ def robustness_section(sections: list[Section]) -> Section:
                    intro="Answer-order bias (+0.5 means always the first option), how much probability the model "
                          "put on the answer labels at all, how often it refused, and (text agreement) how often the "
                          "top label by log-probability is the answer the model writes in free text. A small model "
-                         "that mostly "
-                         "answers 'A' whatever A is shows a large position bias: the debiased preferences average "
-                         "both orders, and these numbers say how much there was to average away.",
+                         "that mostly answers 'A' whatever A is shows a large position bias: the debiased "
+                         "preferences average both orders, and these numbers say how much there was to average away.",
                    numbers={"stages": len(rows)}, tables=[("By stage", table)] if rows else [])
 
 
