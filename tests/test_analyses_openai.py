@@ -34,6 +34,7 @@ def tiny_options(name: str, tmp_path) -> dict:
     options = {
         "accuracy": {"outcomes": QUICK[:6], "budget": 6, "holdout": 0.2},
         "completeness": {"outcomes": QUICK[:6], "budget": 6},
+        "template-spread": {"outcomes": QUICK[:5], "budget": 5, "holdout": 0.0},
         "transitivity": {"outcomes": QUICK[:5], "budget": 3},
         "expected-utility": {"outcomes": QUICK[:4], "n_lotteries": 3, "max_size": 2, "budget": 7},
         "implicit-expected-utility": {"budget": 9, "events": [e for e in load_events() if e.id in (
