@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from valuelab.audit import SUITES, run_audit
+from valuelab.audit import SUITES, TEXT_CHECK, run_audit
 from valuelab.estimate import StandIn, estimate, estimate_frame, planned_stages
 from valuelab.models import load_model
 from valuelab.store import Store, StoredModel
@@ -26,9 +26,11 @@ def test_predicted_prompts_match_an_audit_run_stage_by_stage():
     other = StoredModel(load_model("synthetic:3"), Store(), progress=False)
     run_audit(other, suite="quick", only=ONLY, progress=False)
     assert other.counts.asked == pytest.approx(model.counts.asked, rel=0.05)
-    # Log-prob mode: one call and one generated token per prompt on a server; time from the given rate.
+    # Log-prob mode: one call and one generated token per prompt on a server, except the ranking stage's free-text
+    # checks (up to 16 tokens each); time from the given rate.
     total = predicted.total()
-    assert total.calls == total.prompts and total.completion_tokens == total.prompts
+    assert total.calls == total.prompts
+    assert total.completion_tokens == (total.prompts - TEXT_CHECK) + TEXT_CHECK * 16
     assert total.seconds == pytest.approx(total.prompts / 50.0)
     assert predicted.token_count.startswith("approximate")
     assert 40 < total.prompt_tokens / total.calls < 200
@@ -46,7 +48,8 @@ def test_tokens_come_from_the_models_tokenizer_and_a_small_sample_extrapolates(s
                for r, _, _ in stand_in.asked]
     assert exact.total().prompt_tokens == sum(lengths)
     assert sampled.total().prompt_tokens == pytest.approx(sum(lengths), rel=0.15)
-    assert exact.total().completion_tokens == 0  # one forward pass per prompt, nothing generated
+    # One forward pass per prompt, nothing generated, but for the ranking stage's free-text checks (≤ 16 tokens).
+    assert exact.total().completion_tokens == TEXT_CHECK * 16
     assert exact.total().seconds is None  # no rate given, none measured
 
 
