@@ -91,9 +91,11 @@ def check_budget(budget: int | None, minimum: int, what: str) -> None:
 def seeded_subset(items: Sequence, limit: int | None, seed: int, what: str, minimum: int = 1) -> list:
     """`limit` of `items` drawn with `seed`, in their original order (all of them when `limit` is None)."""
     items = list(items)
-    if limit is None or limit >= len(items):
+    if limit is None:
         return items
     if limit < minimum:
         raise InputError(f"limit must be at least {minimum} {what}, got {limit}", field="limit")
+    if limit >= len(items):
+        return items
     keep = np.sort(np.random.default_rng(seed).choice(len(items), limit, replace=False))
     return [items[i] for i in keep]

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses.common import seeded_subset
 from valuelab.errors import InputError
 from valuelab.frameworks.dilemmas import N_BOOT, N_RANDOM, score_choices
 from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
@@ -755,13 +756,7 @@ def run_dilemmas(model: StoredModel, set_name: str = "everyday", *, limit: int |
     (`n_boot`); the baseline is a uniform-random respondent (`n_random` draws) with as many answers per
     prompt as the model.
     """
-    dilemmas = load_dilemma_source(set_name)
-    if limit is not None:
-        if limit < 2:
-            raise InputError(f"limit must be at least 2 dilemmas, got {limit}", field="limit")
-        if limit < len(dilemmas):
-            keep = np.sort(np.random.default_rng(seed).choice(len(dilemmas), limit, replace=False))
-            dilemmas = [dilemmas[i] for i in keep]
+    dilemmas = seeded_subset(load_dilemma_source(set_name), limit, seed, "dilemmas", minimum=2)
     before = (model.counts.asked, model.counts.reused)
     responses = elicit_dilemmas(model, dilemmas, system)
     choices = aggregate_choices(responses)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses.common import seeded_subset
 from valuelab.errors import InputError
 from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
 from valuelab.frameworks.mft import FOUNDATIONS
@@ -824,10 +825,7 @@ def run_survey(model: StoredModel, instrument: str | Path = "schwartz", *, limit
     model.
     """
     inst = load_instrument(instrument)
-    items = list(inst.items)
-    if limit is not None and limit < len(items):
-        keep = np.sort(np.random.default_rng(seed).choice(len(items), limit, replace=False))
-        items = [items[i] for i in keep]
+    items = seeded_subset(inst.items, limit, seed, "items", minimum=0)
     before = (model.counts.asked, model.counts.reused)
     responses = elicit_survey(model, inst, items, system)
     ratings = aggregate_ratings(responses)
