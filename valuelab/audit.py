@@ -131,7 +131,7 @@ def run_stage(model: StoredModel, stage: Stage, seed: int) -> tuple[Section, dic
     before, started = dataclasses.replace(model.counts), time.time()
 
     def cost() -> dict:  # what the stage asked, kept even when it then fails
-        return {"cost": {**stage_cost(before, model.counts), "seconds": round(time.time() - started, 1)}}
+        return {"cost": stage_cost(before, model.counts, started)}
 
     try:
         result = getattr(module, stage.runner)(model, seed=seed, **stage.options)
@@ -150,13 +150,16 @@ def run_stage(model: StoredModel, stage: Stage, seed: int) -> tuple[Section, dic
     return section, headline_entry(stage, numbers)
 
 
-def stage_cost(before: CallCounts, after: CallCounts) -> dict:
-    """What one stage cost: prompts asked of the model and reused from the store, tokens in and out, and the
-    seconds spent waiting for the model."""
-    return {"prompts_asked": after.asked - before.asked, "prompts_reused": after.reused - before.reused,
+def stage_cost(before: CallCounts, after: CallCounts, started: float | None = None) -> dict:
+    """What one stage cost: prompts asked of the model and reused from the store, tokens in and out, the
+    seconds spent waiting for the model, and (given its `time.time()` start) the stage's wall seconds."""
+    cost = {"prompts_asked": after.asked - before.asked, "prompts_reused": after.reused - before.reused,
             "prompt_tokens": after.prompt_tokens - before.prompt_tokens,
             "completion_tokens": after.completion_tokens - before.completion_tokens,
             "model_seconds": round(after.seconds - before.seconds, 2)}
+    if started is not None:
+        cost["seconds"] = round(time.time() - started, 1)
+    return cost
 
 
 HOW_TO_READ = {
@@ -266,7 +269,7 @@ def run_audit(model: StoredModel, *, suite: str = "quick", seed: int = 0, outcom
     bar.set_postfix_str("utility ranking")
     before, ranking_started = dataclasses.replace(model.counts), time.time()
     ranking, utilities = utility_ranking_section(model, ranking_outcomes, 90 if suite == "quick" else None, seed)
-    ranking.numbers["cost"] = {**stage_cost(before, model.counts), "seconds": round(time.time() - ranking_started, 1)}
+    ranking.numbers["cost"] = stage_cost(before, model.counts, ranking_started)
     sections.append(ranking)
     bar.update()
     for stage in stages:
