@@ -211,26 +211,26 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_framework(args: argparse.Namespace, module, runner, source: str, name: str) -> int:
+    """`valuelab dilemmas` / `valuelab survey`: a seeded `--limit` subset of `source`, written as NAME.*."""
+    model = open_model(args)
+    result = runner(model, source, limit=args.limit, seed=args.seed)
+    write_analysis(args.out, name, result, module.figure)
+    print(f"wrote {args.out}/{name}.json, .csv, .svg")
+    report_store_use(model)
+    return 0
+
+
 def cmd_dilemmas(args: argparse.Namespace) -> int:
     from valuelab.elicit import dilemmas
 
-    model = open_model(args)
-    result = dilemmas.run_dilemmas(model, args.set, limit=args.limit, seed=args.seed)
-    write_analysis(args.out, f"dilemmas-{args.set}", result, dilemmas.figure)
-    print(f"wrote {args.out}/dilemmas-{args.set}.json, .csv, .svg")
-    report_store_use(model)
-    return 0
+    return run_framework(args, dilemmas, dilemmas.run_dilemmas, args.set, f"dilemmas-{args.set}")
 
 
 def cmd_survey(args: argparse.Namespace) -> int:
     from valuelab.elicit import surveys
 
-    model = open_model(args)
-    result = surveys.run_survey(model, args.instrument, limit=args.limit, seed=args.seed)
-    write_analysis(args.out, f"survey-{args.instrument}", result, surveys.figure)
-    print(f"wrote {args.out}/survey-{args.instrument}.json, .csv, .svg")
-    report_store_use(model)
-    return 0
+    return run_framework(args, surveys, surveys.run_survey, args.instrument, f"survey-{args.instrument}")
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
