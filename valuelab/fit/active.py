@@ -5,11 +5,11 @@ Selectors share one signature, ``select(state, k, rng) -> indices into state.poo
 - ``reference_select``: the Utility Engineering heuristic (emergent-values §4.3), sampling uniformly from
   pairs in both the lowest P% of utility gaps and the lowest Q% of degree sums, widening P and Q by 1.5x
   up to five times. Unlike the original it draws from the seeded generator, so runs are reproducible.
-- ``InformationGain``: sequential A-optimal design on a Laplace approximation of the posterior of the means
-  (the posterior as in Crowd-BT and ASAP): pick the pairs that most shrink the summed variance of all
-  utility differences, which is what held-out accuracy on random pairs rewards. A batch is chosen
-  greedily; after each pick the covariance gets the rank-one update the pair's expected Fisher
-  information would cause, so a batch does not pile onto one uncertain item.
+- ``InformationGain``: among the reference's candidates, sequential A-optimal design on a Laplace
+  approximation of the posterior of the means (the posterior as in Crowd-BT and ASAP): pick the pairs that
+  most shrink the summed variance of all utility differences, which is what held-out accuracy on random
+  pairs rewards. A batch is chosen greedily; after each pick the covariance gets the rank-one update the
+  pair's expected Fisher information would cause, so a batch does not pile onto one uncertain item.
 - ``uniform_select``: uniformly random pairs, the baseline.
 
 ``run_active`` drives rounds: hold out pairs, query a random 2-regular graph, then fit, select and query
@@ -57,16 +57,10 @@ def reference_budget(n_items: int) -> int:
 def reference_select(state: ActiveState, k: int, rng: np.random.Generator, p: float = 10.0,
                      q: float = 20.0) -> np.ndarray:
     """Pairs with small utility gaps and small degree sums (emergent-values §4.3), seeded."""
-    mean = state.fit.mean_
-    gaps = np.abs(mean[state.pool_a] - mean[state.pool_b])
-    degree_sum = state.degree[state.pool_a] + state.degree[state.pool_b]
-    for _ in range(5):
-        close = gaps <= np.percentile(gaps, p)
-        candidates = np.flatnonzero(close & (degree_sum <= np.percentile(degree_sum, q)))
-        if len(candidates) >= k:
-            return rng.choice(candidates, k, replace=False)
-        p, q = min(p * 1.5, 100.0), min(q * 1.5, 100.0)
-    rest = np.setdiff1d(np.arange(len(gaps)), candidates)
+    candidates = _close_low_degree(state, p, q, k)
+    if len(candidates) >= k:
+        return rng.choice(candidates, k, replace=False)
+    rest = np.setdiff1d(np.arange(len(state.pool_a)), candidates)
     return np.concatenate([candidates, rng.choice(rest, k - len(candidates), replace=False)])
 
 
@@ -91,52 +85,67 @@ def _fisher(diff: np.ndarray, tau2: np.ndarray) -> np.ndarray:
     return np.exp(-z * z - math.log(2 * math.pi) - log_ndtr(z) - log_ndtr(-z)) / tau2
 
 
+def _close_low_degree(state: ActiveState, p: float, q: float, at_least: int) -> np.ndarray:
+    """Pool positions in both the lowest p% of utility gaps and the lowest q% of degree sums, widening p and
+    q by 1.5x (up to 100) until there are at least ``at_least`` of them or five tries are spent."""
+    mean = state.fit.mean_
+    gaps = np.abs(mean[state.pool_a] - mean[state.pool_b])
+    degree_sum = state.degree[state.pool_a] + state.degree[state.pool_b]
+    for _ in range(5):
+        candidates = np.flatnonzero((gaps <= np.percentile(gaps, p)) & (degree_sum <= np.percentile(degree_sum, q)))
+        if len(candidates) >= at_least:
+            break
+        p, q = min(p * 1.5, 100.0), min(q * 1.5, 100.0)
+    return candidates
+
+
 @dataclass
 class InformationGain:
-    """Greedy batch A-optimal design on the Laplace posterior of the means.
+    """Greedy batch A-optimal design on the Laplace posterior of the means, over the reference's candidates.
 
-    Held-out pairs are uniformly random, so the fit should be equally sure of every utility difference: a
-    pair (a, b) is scored by how much querying it would shrink the summed posterior variance of all
-    differences, ||Sigma d||^2 / (1 / I_ab + d' Sigma d) with d = e_a - e_b and I_ab its expected Fisher
-    information (the rank-one Laplace update; Fedorov's sequential A-optimal design). After each pick the
-    covariance and Sigma^2 get that update, so a batch spreads over the items instead of piling onto one.
-    Only the ``shortlist * k`` best-scoring pool pairs are rescored. Scoring a pair by its own chance of
-    being misordered (uncertainty sampling, or BALD) did worse on held-out accuracy than the reference
-    heuristic (benchmarks/README.md): those pairs are close calls that held-out labels barely reward.
+    Candidates are the pairs the reference heuristic would draw from (small utility gaps, small degree
+    sums; widened until there are ``candidates`` times the batch); instead of drawing uniformly among them,
+    pairs are picked by how much they would shrink the summed posterior variance of all utility
+    differences, ||Sigma d||^2 / (1 / I_ab + d' Sigma d) with d = e_a - e_b and I_ab the pair's expected
+    Fisher information (the rank-one Laplace update; Fedorov's sequential A-optimal design). Held-out pairs
+    are uniformly random, so every difference counts. After each pick the covariance and Sigma^2 get that
+    update, so a batch spreads over the items instead of piling onto one. Measured alternatives
+    (benchmarks/README.md): the same design over the whole pool, or weighted towards close pairs, and
+    uncertainty sampling (misorder probability, BALD) all needed more queries than the reference.
     """
 
-    shortlist: int = 20
+    candidates: int = 3
 
     def __call__(self, state: ActiveState, k: int, rng: np.random.Generator) -> np.ndarray:
         fit, data = state.fit, state.data
+        pool = _close_low_degree(state, 10.0, 20.0, self.candidates * k)
+        if len(pool) < k:  # the reference tops up with random pairs; here the whole pool competes instead
+            pool = np.arange(len(state.pool_a))
         sigma = laplace_covariance(fit, data)
         square = sigma @ sigma
         mean, var = fit.mean_, fit.variance_
         per_pair = float(np.mean(data.wins_a + data.wins_b))
-        a, b = state.pool_a, state.pool_b
+        a, b = state.pool_a[pool], state.pool_b[pool]
         inv_info = 1.0 / (per_pair * _fisher(mean[a] - mean[b], var[a] + var[b]))
 
-        def gain(i: np.ndarray, j: np.ndarray, inv: np.ndarray) -> np.ndarray:
-            shrink = square[i, i] + square[j, j] - 2 * square[i, j]
-            return shrink / (inv + sigma[i, i] + sigma[j, j] - 2 * sigma[i, j])
+        def gain() -> np.ndarray:
+            shrink = square[a, a] + square[b, b] - 2 * square[a, b]
+            return shrink / (inv_info + sigma[a, a] + sigma[b, b] - 2 * sigma[a, b])
 
-        score = gain(a, b, inv_info) * (1 + 1e-9 * rng.random(len(a)))  # random tie-breaks
-        top = np.argsort(-score)[: min(len(a), self.shortlist * k)]
-        ta, tb, tinv = a[top], b[top], inv_info[top]
-        tscore = score[top]
-        chosen = []
-        for _ in range(min(k, len(top))):
-            best = int(np.argmax(tscore))
+        jitter = 1 + 1e-9 * rng.random(len(a))  # seeded tie-breaks
+        chosen: list[int] = []
+        for _ in range(k):
+            score = gain() * jitter
+            score[chosen] = -np.inf
+            best = int(np.argmax(score))
             chosen.append(best)
-            i, j = ta[best], tb[best]
+            i, j = a[best], b[best]
             u = sigma[:, i] - sigma[:, j]
             w = square[:, i] - square[:, j]
-            denom = tinv[best] + u[i] - u[j]
+            denom = inv_info[best] + u[i] - u[j]
             square -= (np.outer(u, w) + np.outer(w, u)) / denom - np.outer(u, u) * ((w[i] - w[j]) / denom ** 2)
             sigma -= np.outer(u, u) / denom
-            tscore = gain(ta, tb, tinv)
-            tscore[chosen] = -np.inf
-        return top[np.array(chosen, dtype=np.int64)]
+        return pool[np.array(chosen, dtype=np.int64)]
 
 
 def uniform_select(state: ActiveState, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -189,11 +198,14 @@ def initial_pairs(n_items: int, pool: np.ndarray, rng: np.random.Generator) -> n
 def run_active(select: Selector, query_fn: QueryFn, items: Sequence[str], *, budget: int | None = None,
                batch_size: int = 500, seed: int = 0, holdout_fraction: float = 0.05, holdout_cap: int = 1000,
                holdout_seed: int = 42, track_holdout: bool = True, model: str = "thurstonian",
-               fit_options: dict | None = None) -> ActiveResult:
+               fit_options: dict | None = None,
+               on_round: Callable[[ThurstonianModel], dict] | None = None) -> ActiveResult:
     """Query rounds of ``batch_size`` pairs chosen by ``select`` until ``budget`` pairs have been queried.
 
     With ``track_holdout`` the held-out pairs are queried first and scored after every round (the
     reference queries them once at the end; the count is the same). Items are indexed in sorted order.
+    ``on_round(fit)`` may add columns to each round's history row (for a simulated agent, say, the
+    expected accuracy against its truth: ``Agent.expected_accuracy``).
     """
     items = tuple(sorted(items))
     n = len(items)
@@ -201,6 +213,9 @@ def run_active(select: Selector, query_fn: QueryFn, items: Sequence[str], *, bud
     rng = np.random.default_rng(seed)
     budget = reference_budget(n) if budget is None else budget
     held_keys, pool = holdout_split(n, holdout_fraction, holdout_cap, holdout_seed)
+    if len(pool) == 0:
+        raise ValueError(f"the holdout ({len(held_keys)} pairs) takes every pair of the {n} items: no pairs left "
+                         "to query; lower holdout_fraction or holdout_cap")
     available = np.ones(len(pool), dtype=bool)
 
     def ask(keys: np.ndarray) -> pd.DataFrame:
@@ -226,6 +241,8 @@ def run_active(select: Selector, query_fn: QueryFn, items: Sequence[str], *, bud
         row = {"round": len(history), "queries": n_queried}
         if held_out is not None:
             row.update(evaluate(fit.mean_, fit.variance_, to_comp(held_out), model).to_dict())
+        if on_round is not None:
+            row.update(on_round(fit))
         history.append(row)
         k = min(batch_size, budget - n_queried, int(available.sum()))
         if k <= 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
+from scipy.stats import binom
 
 
 @dataclass
@@ -31,6 +33,15 @@ class Agent:
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"item": list(self.items), "mean": self.mean, "variance": self.variance})
+
+    def expected_accuracy(self, mean: np.ndarray, samples: int) -> float:
+        """Held-out accuracy that utilities ``mean`` (same item order) would score in expectation over every
+        pair, each labelled by ``samples`` of this agent's choices with ties counting for the first item
+        (the reference's definition): the population value a sampled holdout of 1,000 pairs estimates with
+        about one point of noise. Memory grows as N^2 / 2."""
+        a, b = np.triu_indices(len(self.items), 1)
+        first = binom.sf(math.ceil(samples / 2) - 1, samples, self.proba(a, b))
+        return float(np.mean(np.where(mean[a] >= mean[b], first, 1.0 - first)))
 
     def query_fn(self, samples: int, seed: int = 0) -> Callable[[list[tuple[str, str]]], pd.DataFrame]:
         """A backend stand-in for ``active.run_active``: answers each pair with ``samples`` draws."""
