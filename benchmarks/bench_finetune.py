@@ -20,36 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from valuelab.control.assembly import build_assembly
-from valuelab.control.evaluate import agrees, pair_probabilities
+from valuelab.control.evaluate import heldout_agreement
 from valuelab.control.finetune import OBJECTIVES, finetune, peak_memory_mb
-from valuelab.elicit.outcomes import Outcome
+from valuelab.control.planted import TEMPLATE, planted_targets
 from valuelab.models import load_model
-from valuelab.models.synthetic import SyntheticBackend
-from valuelab.prompts import Template
 from valuelab.store import StoredModel
-
-TEMPLATE = Template("short-choice", "Which is better?\nA: {option_a}\nB: {option_b}\nAnswer A or B.")
-ANIMALS = ["A lost dog is returned to its family.", "A bird's broken wing heals.",
-           "A shelter cat is adopted.", "A stranded whale swims back to sea.",
-           "A rescued horse gets a green field.", "Ducklings cross the road safely."]
-MONEY = ["You receive a bonus of $500.", "You find a $20 bill.", "Your rent drops by $100 a month.",
-         "You win $1,000 in a raffle.", "Your savings earn extra interest.", "You get a $200 tax refund."]
-
-
-def planted_targets():
-    outcomes = ([Outcome(f"animal-{k}", t, "animals") for k, t in enumerate(ANIMALS)]
-                + [Outcome(f"money-{k}", t, "money") for k, t in enumerate(MONEY)])
-    planted = {o.text: ((1.0 if o.category == "animals" else -1.0) + 0.3 * (k % 6 - 2.5) / 2.5, 0.25)
-               for k, o in enumerate(outcomes)}
-    return build_assembly(StoredModel(SyntheticBackend(1, utilities=planted)), size=15, outcomes=outcomes,
-                          seed=0, template=TEMPLATE).targets
-
-
-def heldout_agreement(backend, targets) -> float:
-    held = targets.heldout
-    p_first = pair_probabilities(StoredModel(backend), held, TEMPLATE)
-    return float(agrees(p_first, held["share_a"].to_numpy()).mean())
 
 
 def main() -> None:
@@ -64,7 +39,7 @@ def main() -> None:
     targets = planted_targets()
     backend = load_model(args.model, device=args.device)
     loaded = peak_memory_mb(args.device)
-    before = heldout_agreement(backend, targets)
+    before = heldout_agreement(StoredModel(backend), targets, TEMPLATE)
     print(f"model {args.model} on {args.device}, torch threads {torch.get_num_threads()}, "
           f"{len(targets.train)} training pairs ({2 * len(targets.train)} prompts), "
           f"{len(targets.heldout)} held-out pairs; held-out agreement before: {before:.3f}\n")
@@ -81,7 +56,7 @@ def main() -> None:
                                   steps=args.steps, seed=seed, batch_size=args.batch_size,
                                   layers=args.layers or None, template=TEMPLATE)
                 minutes = (time.perf_counter() - start) / 60
-                after = heldout_agreement(result.backend, targets)
+                after = heldout_agreement(StoredModel(result.backend), targets, TEMPLATE)
                 step = float(np.median(result.step_seconds))
                 memory = result.peak_memory_mb - loaded
                 print(f"| {objective} | {seed} | {step:.2f} | {memory:.0f} | {after:.3f} | "

@@ -11,27 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from valuelab.control.assembly import build_assembly
-from valuelab.control.evaluate import agrees, evaluate, pair_probabilities
+from valuelab.control.evaluate import evaluate, heldout_agreement
 from valuelab.control.finetune import finetune
-from valuelab.elicit.outcomes import Outcome
+from valuelab.control.planted import ANIMALS, MONEY, TEMPLATE, planted_targets
 from valuelab.models import load_model
 from valuelab.models.base import ChoiceRequest
-from valuelab.models.synthetic import SyntheticBackend
-from valuelab.prompts import Template
 from valuelab.store import Store, StoredModel
 
 pytestmark = pytest.mark.slow
-TEMPLATE = Template("short-choice", "Which is better?\nA: {option_a}\nB: {option_b}\nAnswer A or B.")
-ANIMALS = ["A lost dog is returned to its family.", "A bird's broken wing heals.",
-           "A shelter cat is adopted.", "A stranded whale swims back to sea.",
-           "A rescued horse gets a green field.", "Ducklings cross the road safely."]
-MONEY = ["You receive a bonus of $500.", "You find a $20 bill.", "Your rent drops by $100 a month.",
-         "You win $1,000 in a raffle.", "Your savings earn extra interest.", "You get a $200 tax refund."]
-OUTCOMES = ([Outcome(f"animal-{k}", t, "animals") for k, t in enumerate(ANIMALS)]
-            + [Outcome(f"money-{k}", t, "money") for k, t in enumerate(MONEY)])
-PLANTED = {o.text: ((1.0 if o.category == "animals" else -1.0) + 0.3 * (k % 6 - 2.5) / 2.5, 0.25)
-           for k, o in enumerate(OUTCOMES)}
 SEEDS = (0, 1)
 STEPS, LAYERS = 12, 6
 MARGIN = 0.10
@@ -40,9 +27,7 @@ MARGIN = 0.10
 
 @pytest.fixture(scope="module")
 def targets():
-    assembly = build_assembly(StoredModel(SyntheticBackend(1, utilities=PLANTED)), size=15, outcomes=OUTCOMES,
-                              seed=0, template=TEMPLATE)
-    return assembly.targets
+    return planted_targets()
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +35,9 @@ def store():
     return Store()
 
 
-def heldout_agreement(model, targets, store) -> float:
-    held = targets.heldout
-    p_first = pair_probabilities(StoredModel(model, store), held, TEMPLATE)
-    return float(agrees(p_first, held["share_a"].to_numpy()).mean())
-
-
 @pytest.fixture(scope="module")
 def before(smollm2, targets, store):
-    return heldout_agreement(smollm2, targets, store)
+    return heldout_agreement(StoredModel(smollm2, store), targets, TEMPLATE)
 
 
 @pytest.mark.parametrize("objective", ["sft", "dpo", "match"])
@@ -68,7 +47,7 @@ def test_each_objective_raises_heldout_agreement(objective, smollm2, targets, st
         result = finetune(smollm2, targets, objective=objective, out=tmp_path / f"s{seed}", steps=STEPS,
                           seed=seed, layers=LAYERS, template=TEMPLATE)
         assert len(result.losses) == STEPS and np.isfinite(result.losses).all()
-        after.append(heldout_agreement(result.backend, targets, store))
+        after.append(heldout_agreement(StoredModel(result.backend, store), targets, TEMPLATE))
     print(f"{objective}: held-out agreement {before:.3f} -> {after} (seeds {SEEDS}, {STEPS} steps)")
     assert np.mean(after) >= before + MARGIN
 
@@ -103,4 +82,4 @@ def test_evaluate_reports_before_and_after(smollm2, targets, store, tuned):
     assert 0.0 <= metrics.at["capability_unchanged", "after"] <= 1.0
     assert len(control.capability) == 2 * 8 and control.capability["answer"].str.len().gt(0).any()
     assert control.to_dict()["metrics"]["heldout_agreement"]["before"] == pytest.approx(
-        heldout_agreement(smollm2, targets, store))
+        heldout_agreement(StoredModel(smollm2, store), targets, TEMPLATE))

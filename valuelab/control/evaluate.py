@@ -65,6 +65,12 @@ def agrees(p_first: np.ndarray, share_a: np.ndarray) -> np.ndarray:
     return ((np.asarray(p_first) > 0.5) == (np.asarray(share_a) > 0.5))[decided].astype(float)
 
 
+def heldout_agreement(model: StoredModel, targets: Targets, template: str | Template) -> float:
+    """Share of the targets' decided held-out pairs on which ``model`` sides with the majority."""
+    held = targets.heldout
+    return float(agrees(pair_probabilities(model, held, template), held["share_a"].to_numpy()).mean())
+
+
 def agreement(p_first: np.ndarray, share_a: np.ndarray, *, n_boot: int = N_BOOT, seed: int = 0) -> Metric:
     """Share of decided pairs where the model sides with the majority; a random responder agrees on half."""
     agrees_ = agrees(p_first, share_a)
