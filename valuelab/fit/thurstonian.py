@@ -65,6 +65,12 @@ def _log_probs(mu: torch.Tensor, logvar: torch.Tensor | None, a: torch.Tensor, b
     return torch.special.log_ndtr(z), torch.special.log_ndtr(-z)
 
 
+def _edge_columns(ta: torch.Tensor, tb: torch.Tensor, n_items: int, model: str) -> torch.Tensor:
+    """Parameter indices each edge reads, stacked: mu_a, mu_b and for Case III logvar_a, logvar_b."""
+    ends = [ta, tb, ta + n_items, tb + n_items]
+    return torch.cat(ends if model == "thurstonian" else ends[:2])
+
+
 def _check_model(model: str) -> None:
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -165,17 +171,14 @@ class _Curvature:
                             m_da, -m_da, m_aa, m_ab,
                             m_db, -m_db, m_ab, m_bb), 1)
 
-    def preconditioner(self, prior: torch.Tensor, scale: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Inverse of the block diagonal of the (scaled) Gauss-Newton Hessian plus prior: 1x1 blocks for the
-        means, and for Case III a 2x2 block (mu_i, logvar_i) per item, because for an item that wins or
-        loses almost everything a higher mean and a lower variance do nearly the same thing."""
+    def preconditioner(self, prior: torch.Tensor, scale: torch.Tensor,
+                       diagonal: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Inverse of the block diagonal of the (scaled) Hessian plus prior: for the one-parameter models
+        its ``diagonal``; for Case III a 2x2 Gauss-Newton block (mu_i, logvar_i) per item, because for an
+        item that wins or loses almost everything a higher mean and a lower variance do nearly the same thing."""
         n_batch, n_par = self.shape
         if self.model != "thurstonian":
-            gn = self.m[0]
-            diag = torch.zeros(self.shape, dtype=gn.dtype, device=gn.device).index_add_(
-                1, self.cols, torch.cat((gn, gn), 1))
-            diag = (diag + prior) * scale[:, None]
-            return lambda r: r / diag
+            return lambda r: r / diagonal
         n = n_par // 2
         cols = torch.cat([self.cols, self.cols[: self.cols.numel() // 2] + 2 * n])
         mm, laa, lbb, mla, mlb = self.gn
@@ -257,32 +260,59 @@ def _with_coarse_space(precond: Callable[[torch.Tensor], torch.Tensor], hvp: Cal
     return apply
 
 
+class _ItemGraph:
+    """Sparsity of the item-by-item Hessian: the diagonal plus both directions of every compared pair,
+    in CSR order. Worked out once per fit (one sort of 4m + n keys) and shared by the least-squares start,
+    the Case V phase and the Case III phase, whose parameter Hessians it expands into."""
+
+    def __init__(self, ta: torch.Tensor, tb: torch.Tensor, n_items: int) -> None:
+        diag = torch.arange(n_items, device=ta.device) * (n_items + 1)
+        # Entry keys of (a,a), (a,b), (b,a), (b,b) per edge, then the diagonal (where the prior goes).
+        keys = torch.cat(((ta * (n_items + 1)), ta * n_items + tb, tb * n_items + ta, tb * (n_items + 1), diag))
+        unique, entry = torch.unique(keys, return_inverse=True)
+        self.edge_entry, self.diag_entry = entry[:-n_items].view(4, -1), entry[-n_items:]
+        self.row, self.col = unique // n_items, unique % n_items
+        self.degree = torch.bincount(self.row, minlength=n_items)  # entries per row, diagonal included
+        self.row_start = torch.cumsum(self.degree, 0) - self.degree
+        self.ta, self.tb, self.n_items, self.nnz = ta, tb, n_items, unique.numel()
+
+
 class _HessianPattern:
     """The Hessian's sparsity is fixed by the comparison graph, so the map from per-edge blocks to the
-    entries of one block-diagonal CSR matrix (a block per replicate) is worked out once per fit; each Newton
-    step then assembles the matrix with one index_add, and a Hessian-vector product is one sparse
-    matrix-vector product instead of a dozen gathers, scatters and elementwise passes over the edges."""
+    entries of one block-diagonal CSR matrix (a block per replicate) is worked out once per phase from the
+    shared ``_ItemGraph``; each Newton step then assembles the matrix with one index_add, and a
+    Hessian-vector product is one sparse matrix-vector product instead of a dozen gathers, scatters and
+    elementwise passes over the edges. With ``per_item`` parameters per item (1: means; 2: means and
+    log-variances, stored as [all means, all log-variances]) every item entry becomes a per_item^2 block."""
 
-    def __init__(self, cols: torch.Tensor, n_edge_params: int, n_par: int, n_batch: int) -> None:
-        idx = cols.view(n_edge_params, -1)
-        k, m = idx.shape
-        rows, columns = idx[:, None, :].expand(k, k, m).reshape(-1), idx[None, :, :].expand(k, k, m).reshape(-1)
-        entries = torch.arange(n_par, device=cols.device) * (n_par + 1)  # the diagonal, for the prior
-        keys, self.slot = torch.unique(torch.cat((rows * n_par + columns, entries)), return_inverse=True)
-        self.diag_slot = self.slot[-n_par:]
-        self.slot = self.slot[:-n_par]
-        nnz = keys.numel()
-        row_counts = torch.bincount(keys // n_par, minlength=n_par)
-        offsets = torch.arange(n_batch, device=cols.device)
-        crow = torch.cat((torch.zeros(1, dtype=torch.long, device=cols.device), row_counts.repeat(n_batch).cumsum(0)))
-        self.crow, self.col = crow, ((keys % n_par)[None, :] + offsets[:, None] * n_par).reshape(-1)
-        self.nnz, self.shape = nnz, (n_batch, n_par)
+    def __init__(self, graph: _ItemGraph, per_item: int, n_batch: int) -> None:
+        n, nnz, dev = graph.n_items, graph.nnz, graph.row.device
+        n_par = per_item * n
+        # Rows of kind s (0: means, 1: log-variances) start after s * per_item * nnz values; within the row
+        # of item i, the columns of kind t start t * degree[i] after the row's start per_item * row_start[i].
+        base = per_item * graph.row_start[graph.row] + (torch.arange(nnz, device=dev) - graph.row_start[graph.row])
+        kind_start = [(s * per_item * nnz, t) for s in range(per_item) for t in range(per_item)]
+        col = torch.empty(per_item * per_item * nnz, dtype=torch.long, device=dev)
+        for (start, t) in kind_start:
+            col[start + t * graph.degree[graph.row] + base] = graph.col + t * n
+        # Edge blocks are laid out row by row over (kind 0 of a, of b, kind 1 of a, of b, ...), see
+        # edge_blocks: row r is side r % 2 of kind r // 2, and edge_entry holds (a,a), (a,b), (b,a), (b,b).
+        k, degree = 2 * per_item, (graph.degree[graph.ta], graph.degree[graph.tb])
+        edge_base = base[graph.edge_entry]
+        self.slot = torch.cat([(r // 2) * per_item * nnz + (c // 2) * degree[r % 2] + edge_base[2 * (r % 2) + c % 2]
+                               for r in range(k) for c in range(k)])
+        diag_base, diag_degree = base[graph.diag_entry], graph.degree
+        self.diag_slot = torch.cat([s * per_item * nnz + s * diag_degree + diag_base for s in range(per_item)])
+        row_lengths = (per_item * graph.degree).repeat(per_item * n_batch)
+        self.crow = torch.cat((torch.zeros(1, dtype=torch.long, device=dev), row_lengths.cumsum(0)))
+        self.col = (col[None, :] + torch.arange(n_batch, device=dev)[:, None] * n_par).reshape(-1)
+        self.nnz, self.shape = col.numel(), (n_batch, n_par)
 
-    def hvp(self, terms: _Curvature, prior: torch.Tensor,
-            scale: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-        """v -> scale * (H + diag(prior)) v for every replicate, H the data Hessian at ``terms``' point."""
+    def assemble(self, blocks: torch.Tensor, prior: torch.Tensor,
+                 scale: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]:
+        """The product v -> A v and the diagonal of A = scale * (H + diag(prior)) for every replicate, H
+        summed from per-edge ``blocks`` (B, k*k, m) as laid out by ``_Curvature.edge_blocks``."""
         n_batch, n_par = self.shape
-        blocks = terms.edge_blocks()
         values = torch.zeros(n_batch, self.nnz, dtype=blocks.dtype, device=blocks.device)
         values.index_add_(1, self.slot, blocks.reshape(n_batch, -1))
         values[:, self.diag_slot] += prior
@@ -291,19 +321,18 @@ class _HessianPattern:
             warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
             matrix = torch.sparse_csr_tensor(self.crow, self.col, values.reshape(-1),
                                              (n_batch * n_par, n_batch * n_par))
-        return lambda v: (matrix @ v.reshape(-1)).view(n_batch, n_par)
+        return (lambda v: (matrix @ v.reshape(-1)).view(n_batch, n_par)), values[:, self.diag_slot]
 
 
-def _newton_cg(x: torch.Tensor, n_items: int, ta: torch.Tensor, tb: torch.Tensor, wa: torch.Tensor,
-               wb: torch.Tensor, model: str, prior: torch.Tensor, tol: float,
-               max_iter: int) -> tuple[torch.Tensor, int]:
+def _newton_cg(x: torch.Tensor, graph: _ItemGraph, wa: torch.Tensor, wb: torch.Tensor, model: str,
+               prior: torch.Tensor, tol: float, max_iter: int) -> tuple[torch.Tensor, int]:
     """Truncated Newton: inexact Newton steps from preconditioned CG on Hessian-vector products, with a
     forcing term that tightens as the gradient shrinks (Eisenstat & Walker 1996) and Armijo backtracking.
     Each step costs a few passes over the edges, so it scales like L-BFGS but needs far fewer steps."""
-    k = 4 if model == "thurstonian" else 2
-    cols = torch.cat([ta, tb, ta + n_items, tb + n_items][:k])
+    n_items = graph.n_items
+    cols = _edge_columns(graph.ta, graph.tb, n_items, model)
     scale = 1.0 / (wa.sum(1) + wb.sum(1)).clamp_min(1.0)
-    pattern = _HessianPattern(cols, k, x.shape[1], x.shape[0])
+    pattern = _HessianPattern(graph, 2 if model == "thurstonian" else 1, x.shape[0])
 
     def evaluate(x: torch.Tensor) -> tuple[_Curvature, torch.Tensor]:
         terms = _Curvature(x, n_items, cols, wa, wb, model)
@@ -316,8 +345,9 @@ def _newton_cg(x: torch.Tensor, n_items: int, ta: torch.Tensor, tb: torch.Tensor
         active = gmax > tol
         if not bool(active.any()):
             return x, it - 1
-        hvp = pattern.hvp(terms, prior, scale)
-        precond = _with_coarse_space(terms.preconditioner(prior, scale), hvp, _near_null_modes(x, n_items, model))
+        hvp, diagonal = pattern.assemble(terms.edge_blocks(), prior, scale)
+        precond = _with_coarse_space(terms.preconditioner(prior, scale, diagonal), hvp,
+                                     _near_null_modes(x, n_items, model))
         step, _ = _pcg(hvp, grad, precond, (FORCING * gmax.sqrt()).clamp(max=0.5), MAX_CG)
         # Cap the largest coordinate move: the prior alone curves the parameters of an item that wins
         # (or loses) everything, so an unsafeguarded step there is huge and the line search then crawls.
@@ -336,10 +366,10 @@ def _newton_cg(x: torch.Tensor, n_items: int, ta: torch.Tensor, tb: torch.Tensor
     return x, max_iter
 
 
-def _lbfgs(x: torch.Tensor, n_items: int, ta: torch.Tensor, tb: torch.Tensor, wa: torch.Tensor,
-           wb: torch.Tensor, model: str, prior: torch.Tensor, tol: float, max_iter: int,
-           history_size: int = 50) -> tuple[torch.Tensor, int]:
+def _lbfgs(x: torch.Tensor, graph: _ItemGraph, wa: torch.Tensor, wb: torch.Tensor, model: str,
+           prior: torch.Tensor, tol: float, max_iter: int, history_size: int = 50) -> tuple[torch.Tensor, int]:
     """Minimise the summed negative log-posterior of all replicates from ``x`` with autograd L-BFGS."""
+    n_items, ta, tb = graph.n_items, graph.ta, graph.tb
     # Each replicate's objective is divided by its own total count, so one gradient tolerance fits all sizes.
     scale = 1.0 / (wa.sum(1) + wb.sum(1)).clamp_min(1.0)
     x = x.clone().requires_grad_(True)
@@ -359,8 +389,8 @@ def _lbfgs(x: torch.Tensor, n_items: int, ta: torch.Tensor, tb: torch.Tensor, wa
     return x.detach(), int(opt.state[x]["n_iter"])
 
 
-def _least_squares_start(n_items: int, ta: torch.Tensor, tb: torch.Tensor, wa: torch.Tensor, wb: torch.Tensor,
-                         model: str, prior: torch.Tensor) -> torch.Tensor:
+def _least_squares_start(graph: _ItemGraph, wa: torch.Tensor, wb: torch.Tensor, model: str,
+                         prior: torch.Tensor) -> torch.Tensor:
     """Means from Thurstone's least-squares method (Mosteller 1951): each pair's smoothed win share is
     mapped through the inverse link to a utility difference, and the differences are reconciled by a
     weighted least-squares (graph Laplacian) solve, weighted by each pair's Fisher information at that
@@ -375,20 +405,13 @@ def _least_squares_start(n_items: int, ta: torch.Tensor, tb: torch.Tensor, wa: t
         z = torch.special.ndtri(share)
         diff = z / INV_SQRT2
         weight = n * 0.5 * torch.exp(-z * z) / (2 * math.pi) / (share * (1 - share))
-    cols = torch.cat([ta, tb])
-    shape = (wa.shape[0], n_items)
-
-    def scatter(per_edge: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(shape, dtype=wa.dtype, device=wa.device).index_add_(1, cols,
-                                                                                 torch.cat((per_edge, -per_edge), 1))
-
-    def laplacian(v: torch.Tensor) -> torch.Tensor:
-        return scatter(weight * (v.index_select(1, ta) - v.index_select(1, tb))) + prior * v
-
-    rhs = scatter(weight * diff)
-    degree = torch.zeros(shape, dtype=wa.dtype, device=wa.device).index_add_(1, cols, torch.cat((weight, weight), 1))
-    precond = _with_coarse_space(lambda r: r / (degree + prior), laplacian, [torch.ones_like(rhs)])
-    mu, _ = _pcg(laplacian, -rhs, precond, torch.full((shape[0],), 1e-3, dtype=wa.dtype, device=wa.device), MAX_CG)
+    rhs = torch.zeros(wa.shape[0], graph.n_items, dtype=wa.dtype, device=wa.device).index_add_(
+        1, torch.cat((graph.ta, graph.tb)), torch.cat((weight * diff, -weight * diff), 1))
+    one = torch.ones(wa.shape[0], dtype=wa.dtype, device=wa.device)
+    laplacian, diagonal = _HessianPattern(graph, 1, wa.shape[0]).assemble(
+        torch.stack((weight, -weight, -weight, weight), 1), prior, one)
+    precond = _with_coarse_space(lambda r: r / diagonal, laplacian, [torch.ones_like(rhs)])
+    mu, _ = _pcg(laplacian, -rhs, precond, torch.full_like(one, 1e-3), MAX_CG)
     return mu
 
 
@@ -419,15 +442,16 @@ def fit_batch(n_items: int, a: np.ndarray, b: np.ndarray, wins_a: np.ndarray, wi
     prior = torch.full((n_par,), 1.0 / mu_prior_sd ** 2, dtype=f64, device=dev)
     prior[n_items:] = 1.0 / logvar_prior_sd ** 2
     x = torch.zeros(n_batch, n_par, dtype=f64, device=dev)
-    x[:, :n_items] = _least_squares_start(n_items, ta, tb, wa, wb, model, prior[:n_items])
+    graph = _ItemGraph(ta, tb, n_items)
+    solve = _newton_cg if method == "newton-cg" else _lbfgs
+    x[:, :n_items] = _least_squares_start(graph, wa, wb, model, prior[:n_items])
     n_iter = 0
     if model == "thurstonian":
-        x[:, :n_items], n_iter = _solve(method, x[:, :n_items], n_items, ta, tb, wa, wb, "case5",
-                                        prior[:n_items], max(tol, CASE5_TOL), max_iter)
-    x, more = _solve(method, x, n_items, ta, tb, wa, wb, model, prior, tol, max_iter)
+        x[:, :n_items], n_iter = solve(x[:, :n_items], graph, wa, wb, "case5", prior[:n_items],
+                                       max(tol, CASE5_TOL), max_iter)
+    x, more = solve(x, graph, wa, wb, model, prior, tol, max_iter)
     n_iter += more
-    cols = torch.cat([ta, tb, ta + n_items, tb + n_items][:4 if model == "thurstonian" else 2])
-    loglik = -_Curvature(x, n_items, cols, wa, wb, model).nll.sum(1)
+    loglik = -_Curvature(x, n_items, _edge_columns(ta, tb, n_items, model), wa, wb, model).nll.sum(1)
     mu = x[:, :n_items]
     if model == "thurstonian":
         raw_var = torch.exp(x[:, n_items:])
@@ -437,13 +461,6 @@ def fit_batch(n_items: int, a: np.ndarray, b: np.ndarray, wins_a: np.ndarray, wi
     mean, variance = (mu - centre) / sd, raw_var / sd ** 2
     return BatchFit(mean.cpu().numpy(), variance.cpu().numpy(), loglik.cpu().numpy(), n_iter,
                     more < max_iter)
-
-
-def _solve(method: str, x: torch.Tensor, n_items: int, ta: torch.Tensor, tb: torch.Tensor, wa: torch.Tensor,
-           wb: torch.Tensor, model: str, prior: torch.Tensor, tol: float,
-           max_iter: int) -> tuple[torch.Tensor, int]:
-    solver = _newton_cg if method == "newton-cg" else _lbfgs
-    return solver(x, n_items, ta, tb, wa, wb, model, prior, tol, max_iter)
 
 
 def predict_proba(mean: np.ndarray, variance: np.ndarray, a: np.ndarray, b: np.ndarray,
