@@ -198,9 +198,11 @@ class _Curvature:
 
 def _pcg(hvp: Callable[[torch.Tensor], torch.Tensor], grad: torch.Tensor,
          precond: Callable[[torch.Tensor], torch.Tensor], rtol: torch.Tensor,
-         max_iter: int) -> tuple[torch.Tensor, int]:
-    """Batched Jacobi-preconditioned CG for H p = -grad, stopped per replicate at residual rtol * |grad| or
-    at the first direction of non-positive curvature (Steihaug), so p is always a descent direction."""
+         max_iter: int, radius: float = math.inf) -> tuple[torch.Tensor, int]:
+    """Batched preconditioned CG for H p = -grad, stopped per replicate at residual rtol * |grad|, at the
+    first direction of non-positive curvature, or where p would leave the box max|p_i| <= radius, in which
+    case p stops on the box's face (Steihaug 1983, with an infinity-norm trust region). CG's early iterates
+    move the well-curved directions first, so a step cut short there still makes progress everywhere."""
     p = torch.zeros_like(grad)
     r = -grad
     zr = precond(r)
@@ -217,7 +219,15 @@ def _pcg(hvp: Callable[[torch.Tensor], torch.Tensor], grad: torch.Tensor,
             p = torch.where(first[:, None], -precond(grad), p)
             live = live & ~bad
         alpha = torch.where(live, rz / torch.where(bad, 1.0, curv), 0.0)
-        p = p + alpha[:, None] * d
+        p_new = p + alpha[:, None] * d
+        out = live & (p_new.abs().amax(1) > radius)
+        if bool(out.any()):
+            # Largest tau with |p_i + tau d_i| <= radius for every i (p is inside, so tau >= 0).
+            reach = (radius * torch.sign(d) - p) / torch.where(d == 0, 1.0, d)
+            tau = torch.where(d == 0, math.inf, reach).amin(1)
+            p_new = torch.where(out[:, None], p + tau[:, None] * d, p_new)
+            live = live & ~out
+        p = p_new
         r = r - alpha[:, None] * hd
         live = live & (r.norm(dim=1) > target)
         if not bool(live.any()):
@@ -348,10 +358,10 @@ def _newton_cg(x: torch.Tensor, graph: _ItemGraph, wa: torch.Tensor, wb: torch.T
         hvp, diagonal = pattern.assemble(terms.edge_blocks(), prior, scale)
         precond = _with_coarse_space(terms.preconditioner(prior, scale, diagonal), hvp,
                                      _near_null_modes(x, n_items, model))
-        step, _ = _pcg(hvp, grad, precond, (FORCING * gmax.sqrt()).clamp(max=0.5), MAX_CG)
-        # Cap the largest coordinate move: the prior alone curves the parameters of an item that wins
-        # (or loses) everything, so an unsafeguarded step there is huge and the line search then crawls.
-        step = step * (MAX_STEP / step.abs().amax(1).clamp_min(MAX_STEP) * active)[:, None]
+        # Bound each coordinate's move: the prior alone curves the parameters of an item that wins (or loses)
+        # everything, so an unsafeguarded step there is huge and the line search then crawls.
+        step, _ = _pcg(hvp, grad, precond, (FORCING * gmax.sqrt()).clamp(max=0.5), MAX_CG, MAX_STEP)
+        step = step * active[:, None]
         slope = (grad * step).sum(1)
         alpha = torch.ones_like(value)
         for _ in range(40):
