@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 
 def valuelab(*args, env):
@@ -26,6 +27,9 @@ def valuelab(*args, env):
     (["control", "finetune", "synthetic:1", "--target", "nowhere", "--out", "adapter"],
      "fine-tuning needs a transformers model"),
     (["control", "assembly", "synthetic:1", "--size", "0", "--out", "assembly"], "needs at least one member"),
+    pytest.param(["prefer", "smollm2", "--device", "cuda", "a", "b"], "sees no CUDA GPU on this machine",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+    (["prefer", "smollm2", "--device", "gpu0", "a", "b"], "unknown device 'gpu0'"),
 ])
 def test_bad_input_gives_one_clear_line(args, message, cli_env):
     out = valuelab(*args, env=cli_env)

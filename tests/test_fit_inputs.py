@@ -5,8 +5,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from valuelab.errors import InputError
+from valuelab.cli import main
+from valuelab.errors import DeviceError, InputError
 from valuelab.fit.commands import fit_csv
 from valuelab.fit.io import read_prefs, to_comparisons
 from valuelab.fit.metrics import score
@@ -89,3 +91,17 @@ def test_simulate_then_fit_csv_round_trip(tmp_path):
     lo, hi = summary["holdout_ci"]["accuracy"]
     assert lo <= summary["holdout"]["accuracy"] <= hi
     assert to_comparisons(pd.read_csv(prefs)).n_edges == 400
+
+
+@pytest.mark.parametrize("device, words", [
+    pytest.param("cuda", "sees no CUDA GPU", marks=pytest.mark.skipif(torch.cuda.is_available(), reason="has a GPU")),
+    ("tpu", "unknown device 'tpu'"),
+    ("meta", "not supported"),
+])
+def test_unusable_device_is_one_clear_error(tmp_path, capsys, device, words):
+    path = write(tmp_path, GOOD)
+    with pytest.raises(DeviceError, match=words):
+        ThurstonianModel(device=device).fit(read_prefs(path))
+    assert main(["fit", str(path), "--out", str(tmp_path / "u.csv"), "--device", device]) == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "u.csv").exists()

@@ -27,3 +27,7 @@ class ModelSpecError(ValuelabError):
 
 class BackendError(ValuelabError):
     """A backend could not be reached or refused a request it should have served."""
+
+
+class DeviceError(ValuelabError):
+    """A torch device that does not exist on this machine (``--device cuda`` without a GPU, say)."""

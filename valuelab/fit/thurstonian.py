@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from valuelab.devices import torch_device
 from valuelab.fit.io import DATAFRAME, Comparisons, check_connected, to_comparisons
 
 MODELS = ("thurstonian", "case5", "bradley-terry")
@@ -439,7 +440,7 @@ def fit_batch(n_items: int, a: np.ndarray, b: np.ndarray, wins_a: np.ndarray, wi
     _check_model(model)
     if method not in ("newton-cg", "lbfgs"):
         raise ValueError(f"unknown method {method!r}; choose newton-cg or lbfgs")
-    dev = torch.device(device)
+    dev = torch_device(device)
     f64 = torch.float64
     ta = torch.as_tensor(a, dtype=torch.long, device=dev)
     tb = torch.as_tensor(b, dtype=torch.long, device=dev)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from valuelab.devices import torch_device
 from valuelab.errors import BackendError, ModelSpecError
 from valuelab.models.base import Backend, ChoiceRequest, ChoiceResult
 from valuelab.prompts import LABELS
@@ -130,6 +131,7 @@ class HFBackend(Backend):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # valuelab draws its own progress bars
+        torch_device(device)  # before the (slow) load: a missing GPU is a clear error, not a traceback
         self.model_id, self.gguf_file, self.device = model_id, gguf_file, device
         self.name = name or model_id + (f"#{gguf_file}" if gguf_file else "")
         self.batch_size = batch_size
