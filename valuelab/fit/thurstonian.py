@@ -217,7 +217,9 @@ def _pcg(hvp: Callable[[torch.Tensor], torch.Tensor], grad: torch.Tensor,
         bad = curv <= 0
         if bool((bad & live).any()):
             first = bad & live & (it == 1)
-            p = torch.where(first[:, None], -precond(grad), p)
+            fallback = -precond(grad)  # preconditioned steepest descent, pulled back into the box
+            fallback = fallback * (radius / fallback.abs().amax(1, keepdim=True)).clamp(max=1.0)
+            p = torch.where(first[:, None], fallback, p)
             live = live & ~bad
         alpha = torch.where(live, rz / torch.where(bad, 1.0, curv), 0.0)
         p_new = p + alpha[:, None] * d
@@ -286,11 +288,18 @@ class _ItemGraph:
         self.degree = torch.bincount(self.row, minlength=n_items)  # entries per row, diagonal included
         self.row_start = torch.cumsum(self.degree, 0) - self.degree
         self.ta, self.tb, self.n_items, self.nnz = ta, tb, n_items, unique.numel()
+        self._patterns: dict[tuple[int, int], _HessianPattern] = {}
+
+    def pattern(self, per_item: int, n_batch: int) -> _HessianPattern:
+        """The parameter Hessian's pattern for ``per_item`` parameters per item, built once per fit."""
+        if (per_item, n_batch) not in self._patterns:
+            self._patterns[per_item, n_batch] = _HessianPattern(self, per_item, n_batch)
+        return self._patterns[per_item, n_batch]
 
 
 class _HessianPattern:
     """The Hessian's sparsity is fixed by the comparison graph, so the map from per-edge blocks to the
-    entries of one block-diagonal CSR matrix (a block per replicate) is worked out once per phase from the
+    entries of one block-diagonal CSR matrix (a block per replicate) is worked out once per fit from the
     shared ``_ItemGraph``; each Newton step then assembles the matrix with one index_add, and a
     Hessian-vector product is one sparse matrix-vector product instead of a dozen gathers, scatters and
     elementwise passes over the edges. With ``per_item`` parameters per item (1: means; 2: means and
@@ -343,7 +352,7 @@ def _newton_cg(x: torch.Tensor, graph: _ItemGraph, wa: torch.Tensor, wb: torch.T
     n_items = graph.n_items
     cols = _edge_columns(graph.ta, graph.tb, n_items, model)
     scale = 1.0 / (wa.sum(1) + wb.sum(1)).clamp_min(1.0)
-    pattern = _HessianPattern(graph, 2 if model == "thurstonian" else 1, x.shape[0])
+    pattern = graph.pattern(2 if model == "thurstonian" else 1, x.shape[0])
 
     def evaluate(x: torch.Tensor) -> tuple[_Curvature, torch.Tensor]:
         terms = _Curvature(x, n_items, cols, wa, wb, model)
@@ -419,7 +428,7 @@ def _least_squares_start(graph: _ItemGraph, wa: torch.Tensor, wb: torch.Tensor, 
     rhs = torch.zeros(wa.shape[0], graph.n_items, dtype=wa.dtype, device=wa.device).index_add_(
         1, torch.cat((graph.ta, graph.tb)), torch.cat((weight * diff, -weight * diff), 1))
     one = torch.ones(wa.shape[0], dtype=wa.dtype, device=wa.device)
-    laplacian, diagonal = _HessianPattern(graph, 1, wa.shape[0]).assemble(
+    laplacian, diagonal = graph.pattern(1, wa.shape[0]).assemble(
         torch.stack((weight, -weight, -weight, weight), 1), prior, one)
     precond = _with_coarse_space(lambda r: r / diagonal, laplacian, [torch.ones_like(rhs)])
     mu, _ = _pcg(laplacian, -rhs, precond, torch.full_like(one, 1e-3), MAX_CG)
