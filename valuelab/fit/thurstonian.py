@@ -72,6 +72,14 @@ def _edge_columns(ta: torch.Tensor, tb: torch.Tensor, n_items: int, model: str) 
     return torch.cat(ends if model == "thurstonian" else ends[:2])
 
 
+def _sum_over_edges(shape: torch.Size | tuple[int, int], cols: torch.Tensor, mu: torch.Tensor,
+                    *rest: torch.Tensor) -> torch.Tensor:
+    """Sum per-edge values (B, m) into parameters (B, P) along ``cols`` (``_edge_columns``): ``mu`` counts for
+    mu_a and with its sign flipped for mu_b (it is a derivative in mu_a - mu_b), ``rest`` for the log-variances."""
+    out = torch.zeros(shape, dtype=mu.dtype, device=mu.device)
+    return out.index_add_(1, cols, torch.cat((mu, -mu, *rest), 1))
+
+
 def _check_model(model: str) -> None:
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -152,13 +160,8 @@ class _Curvature:
                   h * ja * ja + g * d_aa, h * ja * jb + 0.75 * g * z * pa * pb, h * jb * jb + g * d_bb)
         self.gn = (hr * r, h * ja * ja, h * jb * jb, hr * ja, hr * jb)
 
-    def _scatter(self, mu: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
-        """Sum per-edge values into parameters: ``mu`` is d/dmu_a (and -d/dmu_b), ``rest`` d/dlogvar."""
-        out = torch.zeros(self.shape, dtype=mu.dtype, device=mu.device)
-        return out.index_add_(1, self.cols, torch.cat((mu, -mu, *rest), 1))
-
     def grad(self) -> torch.Tensor:
-        return self._scatter(*(self.g * j for j in self.jac))
+        return _sum_over_edges(self.shape, self.cols, *(self.g * j for j in self.jac))
 
     def edge_blocks(self) -> torch.Tensor:
         """Each edge's Hessian in the coordinates of its own parameters (mu_a, mu_b[, logvar_a, logvar_b]),
@@ -217,8 +220,8 @@ def _pcg(hvp: Callable[[torch.Tensor], torch.Tensor], grad: torch.Tensor,
         bad = curv <= 0
         if bool((bad & live).any()):
             first = bad & live & (it == 1)
-            fallback = -precond(grad)  # preconditioned steepest descent, pulled back into the box
-            fallback = fallback * (radius / fallback.abs().amax(1, keepdim=True)).clamp(max=1.0)
+            # At the first iteration d is the preconditioned steepest descent direction: take it, inside the box.
+            fallback = d * (radius / d.abs().amax(1, keepdim=True)).clamp(max=1.0)
             p = torch.where(first[:, None], fallback, p)
             live = live & ~bad
         alpha = torch.where(live, rz / torch.where(bad, 1.0, curv), 0.0)
@@ -310,19 +313,20 @@ class _HessianPattern:
         n_par = per_item * n
         # Rows of kind s (0: means, 1: log-variances) start after s * per_item * nnz values; within the row
         # of item i, the columns of kind t start t * degree[i] after the row's start per_item * row_start[i].
-        base = per_item * graph.row_start[graph.row] + (torch.arange(nnz, device=dev) - graph.row_start[graph.row])
-        kind_start = [(s * per_item * nnz, t) for s in range(per_item) for t in range(per_item)]
+        row_start, row_degree = graph.row_start[graph.row], graph.degree[graph.row]
+        base = per_item * row_start + (torch.arange(nnz, device=dev) - row_start)
         col = torch.empty(per_item * per_item * nnz, dtype=torch.long, device=dev)
-        for (start, t) in kind_start:
-            col[start + t * graph.degree[graph.row] + base] = graph.col + t * n
+        for s in range(per_item):
+            for t in range(per_item):
+                col[s * per_item * nnz + t * row_degree + base] = graph.col + t * n
         # Edge blocks are laid out row by row over (kind 0 of a, of b, kind 1 of a, of b, ...), see
         # edge_blocks: row r is side r % 2 of kind r // 2, and edge_entry holds (a,a), (a,b), (b,a), (b,b).
         k, degree = 2 * per_item, (graph.degree[graph.ta], graph.degree[graph.tb])
         edge_base = base[graph.edge_entry]
         self.slot = torch.cat([(r // 2) * per_item * nnz + (c // 2) * degree[r % 2] + edge_base[2 * (r % 2) + c % 2]
                                for r in range(k) for c in range(k)])
-        diag_base, diag_degree = base[graph.diag_entry], graph.degree
-        self.diag_slot = torch.cat([s * per_item * nnz + s * diag_degree + diag_base for s in range(per_item)])
+        self.diag_slot = torch.cat([s * per_item * nnz + s * graph.degree + base[graph.diag_entry]
+                                    for s in range(per_item)])
         row_lengths = (per_item * graph.degree).repeat(per_item * n_batch)
         self.crow = torch.cat((torch.zeros(1, dtype=torch.long, device=dev), row_lengths.cumsum(0)))
         self.col = (col[None, :] + torch.arange(n_batch, device=dev)[:, None] * n_par).reshape(-1)
@@ -425,8 +429,7 @@ def _least_squares_start(graph: _ItemGraph, wa: torch.Tensor, wb: torch.Tensor, 
         z = torch.special.ndtri(share)
         diff = z / INV_SQRT2
         weight = n * 0.5 * torch.exp(-z * z) / (2 * math.pi) / (share * (1 - share))
-    rhs = torch.zeros(wa.shape[0], graph.n_items, dtype=wa.dtype, device=wa.device).index_add_(
-        1, torch.cat((graph.ta, graph.tb)), torch.cat((weight * diff, -weight * diff), 1))
+    rhs = _sum_over_edges((wa.shape[0], graph.n_items), torch.cat((graph.ta, graph.tb)), weight * diff)
     one = torch.ones(wa.shape[0], dtype=wa.dtype, device=wa.device)
     laplacian, diagonal = graph.pattern(1, wa.shape[0]).assemble(
         torch.stack((weight, -weight, -weight, weight), 1), prior, one)
