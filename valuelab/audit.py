@@ -299,7 +299,7 @@ def summary_text(name: str, suite: str, sections: list[Section], model: StoredMo
     if failed:
         text += f" Could not run: {', '.join(failed)}."
     keys = {s.key for s in sections}
-    missing = [title for name, (_module, title) in ANALYSES.items() if name not in keys]
+    missing = [title for key, (_module, title) in ANALYSES.items() if key not in keys]
     if missing:
         text += f" Not in this suite: {', '.join(missing)}."
         if "convergence" not in keys:
