@@ -19,8 +19,8 @@ from valuelab.frameworks.dilemmas import (
     tag_differences,
 )
 from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
-from valuelab.frameworks.robustness import interval, json_ready
 from valuelab.frameworks.schwartz import REFINED_VALUES, circumplex_fit
+from valuelab.stats import frame_interval, jsonable
 
 ORDER = list(REFINED_VALUES)
 
@@ -112,10 +112,10 @@ def test_planted_choices_put_the_planted_tag_on_top(actions):
 
 def test_interval_ignores_nan_columns():
     draws = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [math.nan] * 3})
-    table = interval(draws)
+    table = frame_interval(draws)
     assert table.loc["x", "lo"] < table.loc["x", "hi"]
     assert math.isnan(table.loc["y", "lo"])
-    assert json_ready({"a": np.float64(math.nan), "b": [np.int64(2)]}) == {"a": None, "b": [2]}
+    assert jsonable({"a": np.float64(math.nan), "b": [np.int64(2)]}) == {"a": None, "b": [2]}
 
 
 def test_figures_render(tmp_path):

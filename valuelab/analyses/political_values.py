@@ -26,10 +26,11 @@ from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
 from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, check_budget, summarize
-from valuelab.analyses.itemsets import check_unique, data_file, load_items, zscore
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.items.files import check_unique, data_file, load_items
 from valuelab.prompts import Template
+from valuelab.stats import zscore
 from valuelab.store import StoredModel
 
 NAME = "political-values"

@@ -24,9 +24,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, check_budget, seeded_subset, summarize
-from valuelab.analyses.itemsets import check_unique, data_file, load_items
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.items.files import check_unique, data_file, load_items
 from valuelab.models.base import ChoiceRequest
 from valuelab.prompts import Template
 from valuelab.store import StoredModel

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from valuelab.analyses.itemsets import data_file, load_items
 from valuelab.control.targets import Targets, make_targets
 from valuelab.elicit.outcomes import Outcome, load_outcomes
 from valuelab.elicit.pairwise import prefer_pairs
 from valuelab.errors import InputError
 from valuelab.fit import read_prefs
+from valuelab.items.files import data_file, load_items
 from valuelab.manifest import build_manifest, write_json
 from valuelab.models.synthetic import SyntheticBackend
 from valuelab.prompts import DEFAULT_TEMPLATE, Template, get_template

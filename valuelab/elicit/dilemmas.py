@@ -27,22 +27,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from valuelab.analyses.common import seeded_subset
+from valuelab.elicit.text_check import TEXT_SUBSAMPLE, off_label, text_agreement
 from valuelab.errors import InputError
 from valuelab.frameworks.dilemmas import N_BOOT, N_RANDOM, score_choices
 from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
 from valuelab.frameworks.mft import FOUNDATIONS
-from valuelab.frameworks.robustness import (
-    RANDOM_ROBUSTNESS_DRAWS,
-    TEXT_SUBSAMPLE,
-    answers_per_prompt,
-    json_ready,
-    off_label,
-    text_agreement,
-)
 from valuelab.frameworks.schwartz import BASIC_VALUES, HIGHER_ORDER, REFINED_VALUES, circumplex_fit
 from valuelab.frameworks.wvs import POLE_NAMES, POLES
+from valuelab.items.files import seeded_subset
 from valuelab.models.base import ChoiceRequest
+from valuelab.stats import RANDOM_ROBUSTNESS_DRAWS, answers_per_prompt, jsonable
 from valuelab.store import StoredModel
 
 SETS = ("everyday", "high-stakes")
@@ -714,7 +708,7 @@ class DilemmaResult:
                 "selected_minus_neglected": row["smn"], "smn_ci": [row["smn_lo"], row["smn_hi"]],
                 "smn_baseline_range": [row["smn_baseline_lo"], row["smn_baseline_hi"]],
                 "dilemmas_on_one_side": row["one_side"]}
-        return json_ready({"set": self.set_name, "model": self.model, "n_dilemmas": len(self.choices),
+        return jsonable({"set": self.set_name, "model": self.model, "n_dilemmas": len(self.choices),
                            "prompts": len(self.responses), "calls": self.calls, "weights": levels,
                            "circumplex": self.circumplex, "robustness": self.robustness,
                            "robustness_baseline": self.robustness_baseline})
@@ -763,7 +757,7 @@ def run_dilemmas(model: StoredModel, set_name: str = "everyday", *, limit: int |
     meta = pd.DataFrame([{"dilemma_id": d.id, "set": d.set, "domain": d.domain, "ambivalent": d.ambivalent,
                           "action_a": d.actions[0].text, "action_b": d.actions[1].text} for d in dilemmas])
     choices = meta.merge(choices, on="dilemma_id")
-    per_prompt = answers_per_prompt(model)
+    per_prompt = answers_per_prompt(model.mode, model.n_samples)
     scores = score_choices(choices.set_index("dilemma_id")["p_a"], dilemmas_frame(dilemmas), TAG_LEVELS,
                            random_answers=len(ORDERS) * 3 * per_prompt, n_boot=n_boot, n_random=n_random,
                            seed=seed)

@@ -26,23 +26,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from valuelab.analyses.common import seeded_subset
+from valuelab.elicit.text_check import TEXT_SUBSAMPLE, off_label, text_agreement
 from valuelab.errors import InputError
 from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
 from valuelab.frameworks.mft import FOUNDATIONS
-from valuelab.frameworks.robustness import (
-    RANDOM_ROBUSTNESS_DRAWS,
-    TEXT_SUBSAMPLE,
-    answers_per_prompt,
-    baseline,
-    interval,
-    json_ready,
-    off_label,
-    text_agreement,
-)
 from valuelab.frameworks.schwartz import BASIC_VALUES, HIGHER_ORDER, REFINED_VALUES, circumplex_fit
 from valuelab.frameworks.wvs import POLES, quadrant_countries
+from valuelab.items.files import seeded_subset
 from valuelab.models.base import ChoiceRequest
+from valuelab.stats import RANDOM_ROBUSTNESS_DRAWS, answers_per_prompt, frame_baseline, frame_interval, jsonable
 from valuelab.store import StoredModel
 from valuelab.yamlfile import YamlMap, read_yaml
 
@@ -786,7 +778,7 @@ class SurveyResult:
             extra["map_quadrant_note"] = (
                 "undetermined: an interval includes 0" if quadrant is None else
                 "published country positions in the same quadrant (a qualitative reading: different scales)")
-        return json_ready({"instrument": self.instrument, "method": self.method, "model": self.model,
+        return jsonable({"instrument": self.instrument, "method": self.method, "model": self.model,
                            "n_items": len(self.ratings), "prompts": len(self.responses), "calls": self.calls,
                            "scores": scores, "circumplex": self.circumplex, "robustness": self.robustness,
                            "robustness_baseline": self.robustness_baseline, **extra})
@@ -837,11 +829,12 @@ def run_survey(model: StoredModel, instrument: str | Path = "schwartz", *, limit
     rng = np.random.default_rng(seed)
     boot = pd.DataFrame([_headline(inst, score(resample_ratings(inst, observed, rng), inst))
                          for _ in range(n_boot)])
-    per_prompt = answers_per_prompt(model)
+    per_prompt = answers_per_prompt(model.mode, model.n_samples)
     null = pd.DataFrame([_headline(inst, score(random_ratings(inst, list(observed), per_prompt, rng), inst))
                          for _ in range(n_random)])
     n_items = full.set_index(["level", "name"])["n_items"]
-    scores = pd.concat([point.rename("score"), interval(boot), baseline(null), n_items], axis=1, join="inner")
+    scores = pd.concat([point.rename("score"), frame_interval(boot), frame_baseline(null), n_items], axis=1,
+                       join="inner")
     scores = scores.rename_axis(["level", "name"]).reset_index()
     scores.loc[scores["n_items"] < 2, ["lo", "hi"]] = np.nan  # one item: nothing to resample
     if inst.method == "iw-projection":  # a dimension is the mean of its indicators: resample those instead

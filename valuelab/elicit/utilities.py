@@ -15,9 +15,9 @@ import pandas as pd
 
 from valuelab.elicit.outcomes import Outcome
 from valuelab.elicit.pairwise import PairPreference, pair_requests, prefer_pairs
+from valuelab.elicit.text_check import text_agreement
 from valuelab.errors import InputError
 from valuelab.fit import InformationGain, bootstrap, reference_select, run_active, to_comparisons
-from valuelab.frameworks.robustness import text_agreement
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
 

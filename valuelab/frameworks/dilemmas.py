@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from valuelab.frameworks.robustness import baseline, interval
+from valuelab.stats import frame_baseline, frame_interval
 
 N_BOOT = 200
 N_RANDOM = 100
@@ -132,7 +132,7 @@ def score_choices(p_a: pd.Series, actions: pd.DataFrame, levels: Mapping[str, Se
     boot = pd.DataFrame([scores(p[rows], rows) for rows in resamples], columns=columns)
     null = pd.DataFrame([scores(random_choices(len(p), random_answers, rng), everyone)
                          for _ in range(n_random)], columns=columns)
-    table = pd.concat([point.rename("value"), interval(boot), baseline(null)], axis=1)
+    table = pd.concat([point.rename("value"), frame_interval(boot), frame_baseline(null)], axis=1)
     rows = []
     for level, vocabulary in levels.items():
         a, b = sides[level]

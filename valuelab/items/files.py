@@ -1,8 +1,9 @@
-"""Helpers for analyses whose items are YAML lists in `valuelab/data/<analysis>/`: loading with line numbers,
-so every error names the file, the item's line and the field; and z-scoring of utility vectors."""
+"""The one item-file reader: YAML lists of items in `valuelab/data/<analysis>/` (or a user's file), loaded with
+line numbers so every error names the file, the item's line and the field; and seeded subsets of items."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 
@@ -53,8 +54,14 @@ def check_unique(values: list[tuple[int, str]], file: str, field: str) -> None:
         seen[value] = line
 
 
-def zscore(values: np.ndarray) -> np.ndarray:
-    """Standardise along the last axis; a constant vector becomes zeros rather than NaN."""
-    values = np.asarray(values, dtype=float)
-    sd = values.std(axis=-1, keepdims=True)
-    return (values - values.mean(axis=-1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+def seeded_subset(items: Sequence, limit: int | None, seed: int, what: str, minimum: int = 1) -> list:
+    """`limit` of `items` drawn with `seed`, in their original order (all of them when `limit` is None)."""
+    items = list(items)
+    if limit is None:
+        return items
+    if limit < minimum:
+        raise InputError(f"limit must be at least {minimum} {what}, got {limit}", field="limit")
+    if limit >= len(items):
+        return items
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), limit, replace=False))
+    return [items[i] for i in keep]
