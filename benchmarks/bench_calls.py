@@ -36,7 +36,7 @@ from bench_openai import free_port
 from scipy.stats import norm
 
 from valuelab.elicit.outcomes import load_outcomes
-from valuelab.elicit.utilities import elicit_utilities
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.models.openai import OpenAIBackend
 from valuelab.store import Store, StoredModel
 

@@ -42,7 +42,7 @@ def main() -> None:
     before = heldout_agreement(StoredModel(backend), targets, TEMPLATE)
     print(f"model {args.model} on {args.device}, torch threads {torch.get_num_threads()}, "
           f"{len(targets.train)} training pairs ({2 * len(targets.train)} prompts), "
-          f"{len(targets.heldout)} held-out pairs; held-out agreement before: {before:.3f}\n")
+          f"{len(targets.holdout_outcomes)} held-out pairs; held-out agreement before: {before:.3f}\n")
     print("| objective | seed | s/step | peak MB over loaded | agreement after | gained per minute |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:

@@ -86,7 +86,7 @@ def test_matrix_over_several_sets():
 
 def test_agents_sharing_utilities_converge_and_strangers_do_not(tmp_path):
     truth = {o.text: (float(np.random.default_rng(k).normal()), 0.05) for k, o in enumerate(OUTCOMES)}
-    from valuelab.elicit.utilities import elicit_utilities
+    from valuelab.fit.utilities import elicit_utilities
 
     twin = elicit_utilities(StoredModel(SyntheticBackend(7, utilities=truth)), OUTCOMES)
     stranger = elicit_utilities(StoredModel(SyntheticBackend(99)), OUTCOMES)

@@ -121,7 +121,7 @@ def test_minimum_budget_is_enforced():
 @pytest.mark.slow
 def test_smollm2_tiny_run(smollm2):
     model = StoredModel(smollm2)
-    result = xr.run(model, groups=["japan", "nigeria"], grid=[1, 10, 100], anchors=3, budget=9, holdout=0.0,
+    result = xr.run(model, groups=["japan", "nigeria"], grid=[1, 10, 100], anchors=3, budget=9, holdout_pairs=0.0,
                     n_boot=50)
     summary = json.loads(json.dumps(result.to_dict()))
     assert summary["budget"] == 9 and summary["calls"] == 18  # 9 pairs, both orders

@@ -102,7 +102,7 @@ def test_budget_below_one_pair_per_outcome_fails_early():
 @pytest.mark.slow
 def test_embedded_model_runs_end_to_end_at_a_tiny_budget(smollm2):
     model = StoredModel(smollm2)
-    result = iv.run(model, budget=12, seed=0, scenarios=SCENARIOS[:2], holdout=0.0, n_boot=100)
+    result = iv.run(model, budget=12, seed=0, scenarios=SCENARIOS[:2], holdout_pairs=0.0, n_boot=100)
     summary = result.to_dict()
     assert summary["calls"] == 24 and summary["budget"] == 12  # 12 pairs, both orders
     assert np.isfinite([result.loss.value, result.control.value, result.gap.lo, result.gap.hi]).all()

@@ -87,7 +87,7 @@ def test_bad_policy_file_and_references_fail_early(tmp_path):
 def test_embedded_model_runs_end_to_end_at_a_tiny_budget(smollm2):
     policies = [p for axis in pv.AXES for lean in pv.LEANS
                 for p in [q for q in POLICIES if (q.axis, q.lean) == (axis, lean)][:2]]  # 2 per axis and lean
-    result = pv.run(StoredModel(smollm2), budget=8, seed=0, policies=policies, holdout=0.0, n_boot=100)
+    result = pv.run(StoredModel(smollm2), budget=8, seed=0, policies=policies, holdout_pairs=0.0, n_boot=100)
     summary = result.to_dict()
     assert summary["calls"] == 16 and summary["nearest_profile"] in pv.PROFILES
     assert np.isfinite(result.distances["value"]).all()

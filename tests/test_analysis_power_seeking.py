@@ -89,7 +89,7 @@ def test_agent_indifferent_to_power_shows_no_correlation():
 def test_smollm2_tiny_run(smollm2):
     model = StoredModel(smollm2)
     items = [OUTCOMES[0], OUTCOMES[8], OUTCOMES[30]]
-    result = ps.run(model, outcomes=items, budget=3, holdout=0.0, n_boot=200)
+    result = ps.run(model, outcomes=items, budget=3, holdout_pairs=0.0, n_boot=200)
     summary = json.loads(json.dumps(result.to_dict()))
     assert summary["calls"] == 18  # three fits of 3 pairs, both orders
     assert set(result.utilities.columns) >= {"utility", "power", "fitness"}

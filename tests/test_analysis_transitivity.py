@@ -93,10 +93,10 @@ def test_random_agent_shows_the_random_baseline():
 
 
 def test_pairs_already_asked_are_reused():
-    from valuelab.elicit.utilities import elicit_utilities
+    from valuelab.fit.utilities import elicit_utilities
 
     outcomes = load_outcomes("quick")[:8]
-    asked = elicit_utilities(StoredModel(SyntheticBackend(0)), outcomes, budget=28, holdout=0.0)
+    asked = elicit_utilities(StoredModel(SyntheticBackend(0)), outcomes, budget=28, holdout_pairs=0.0)
     assert len(asked.preferences) == 28  # all pairs of 8 outcomes
     fresh = StoredModel(SyntheticBackend(0))
     result = transitivity.run(fresh, outcomes=outcomes, budget=20, preferences=asked.preferences, n_boot=50)

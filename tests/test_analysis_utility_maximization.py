@@ -107,7 +107,7 @@ def test_planted_utility_maximizer_scores_top1_near_100_percent_and_reruns_from_
     questions = QUESTIONS[:6]
     store = Store()
     model = StoredModel(ArgmaxAnswerer(questions), store)
-    result = um.run(model, budget=300, seed=1, questions=questions, holdout=0.0, n_boot=200)
+    result = um.run(model, budget=300, seed=1, questions=questions, holdout_pairs=0.0, n_boot=200)
     assert result.scores["top1"].value >= 5 / 6
     assert result.scores["top1"].value > result.scores["top1"].baseline_hi
     assert (result.questions["method"] == "mentioned").all()
@@ -118,7 +118,7 @@ def test_planted_utility_maximizer_scores_top1_near_100_percent_and_reruns_from_
     free_form_rows = [r for r in store.rows() if r["kind"] == "sample"]
     assert len(free_form_rows) == len(questions)  # the free-form replies are stored like any answer
     again = um.run(StoredModel(ArgmaxAnswerer(questions), store), budget=300, seed=1, questions=questions,
-                   holdout=0.0, n_boot=200)
+                   holdout_pairs=0.0, n_boot=200)
     assert again.to_dict()["calls"] == 0
     pd.testing.assert_frame_equal(again.questions, result.questions)
 
@@ -152,7 +152,7 @@ def test_bad_question_file_and_budget_fail_early(tmp_path):
 @pytest.mark.slow
 def test_embedded_model_runs_end_to_end_at_a_tiny_budget(smollm2):
     question = BY_ID["island-power"]
-    result = um.run(StoredModel(smollm2), budget=10, seed=0, questions=[question], holdout=0.0, n_boot=50,
+    result = um.run(StoredModel(smollm2), budget=10, seed=0, questions=[question], holdout_pairs=0.0, n_boot=50,
                     max_tokens=16)
     row = result.questions.iloc[0]
     assert isinstance(row["reply"], str) and row["reply"].strip()

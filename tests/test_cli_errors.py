@@ -70,7 +70,7 @@ def test_simulate_then_fit_recovers_the_truth(tmp_path, cli_env):
     out = valuelab("simulate", "--items", "60", "--pairs", "900", "--samples", "10", "--seed", "2", "--out",
                    str(prefs), "--truth", str(truth), env=cli_env)
     assert out.returncode == 0, out.stderr
-    out = valuelab("fit", str(prefs), "--out", str(utils), "--holdout", "0.1", "--bootstrap", "10", env=cli_env)
+    out = valuelab("fit", str(prefs), "--out", str(utils), "--holdout-pairs", "0.1", "--bootstrap", "10", env=cli_env)
     assert out.returncode == 0, out.stderr
     assert "held-out accuracy" in out.stdout
     import pandas as pd

@@ -27,7 +27,7 @@ def test_budget_matches_reference():
 
 def area_under_curve(select, seed, n=60, budget=300, samples=5):
     """Mean expected held-out accuracy against the agent's truth over the rounds after the first: the
-    population value of the sampled holdout, whose own noise (one point at 1,000 pairs) swamps the
+    population value of the sampled holdout_pairs, whose own noise (one point at 1,000 pairs) swamps the
     differences between selectors."""
     agent = random_agent(n, seed=seed)
     res = run_active(select, agent.query_fn(samples, seed), agent.items, budget=budget, batch_size=30, seed=seed,

@@ -82,7 +82,7 @@ def test_simulate_then_fit_csv_round_trip(tmp_path):
     prefs, truth, out = tmp_path / "p.csv", tmp_path / "t.csv", tmp_path / "u.csv"
     info = simulate_csv(items=40, pairs=400, samples=10, seed=3, out=prefs, truth=truth)
     assert info["comparisons"] == 4000
-    summary = fit_csv(prefs, out, bootstrap=20, seed=1, holdout=0.1)
+    summary = fit_csv(prefs, out, bootstrap=20, seed=1, holdout_pairs=0.1)
     utils = pd.read_csv(out).merge(pd.read_csv(truth), on="item", suffixes=("", "_true"))
     assert list(utils.columns[:5]) == ["item", "mean", "variance", "mean_lo", "mean_hi"]
     assert utils["mean"].corr(utils["mean_true"], method="spearman") > 0.95

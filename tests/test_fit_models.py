@@ -11,7 +11,7 @@ from valuelab.fit.bootstrap import bootstrap
 from valuelab.fit.io import to_comparisons
 from valuelab.fit.simulate import random_agent, random_pairs, simulate
 from valuelab.fit.thurstonian import (
-    MODELS,
+    FAMILIES,
     ThurstonianModel,
     _Curvature,
     _edge_columns,
@@ -94,7 +94,7 @@ def test_case5_matches_choix_probit(noisy):
     assert np.abs(ours.mean[0] - ref).max() < 0.01
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", FAMILIES)
 def test_sparse_hessian_equals_autograd(model):
     """The Newton-CG Hessian, assembled from per-edge blocks into the shared sparse pattern, is the exact
     Hessian of the negative log-posterior, also with a pair listed twice (in both orders) and two replicates."""

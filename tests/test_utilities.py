@@ -12,8 +12,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from valuelab.elicit.outcomes import Outcome, load_outcomes
-from valuelab.elicit.utilities import elicit_utilities
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.models import load_model
 from valuelab.store import Store, StoredModel
 
@@ -42,7 +42,7 @@ def test_random_responder_shows_the_paper_random_baselines():
     outcomes = [Outcome(f"o{i}", f"outcome {i}", "x") for i in range(40)]
     indifferent = load_model("synthetic:0", utilities={o.text: (0.0, 1.0) for o in outcomes})
     model = StoredModel(indifferent, mode="sample", n_samples=10)
-    result = elicit_utilities(model, outcomes, budget=300, holdout=0.2)
+    result = elicit_utilities(model, outcomes, budget=300, holdout_pairs=0.2)
     assert result.metrics["heldout_accuracy"] == pytest.approx(0.5, abs=0.1)
     assert result.metrics["average_confidence"] == pytest.approx(0.588, abs=0.015)
 
@@ -59,7 +59,7 @@ def test_same_seed_same_pairs_and_rerun_asks_nothing(tmp_path):
 def test_sample_mode_counts_votes_and_refusals():
     agent = load_model("synthetic:4", refusal_rate=0.2)
     model = StoredModel(agent, mode="sample", n_samples=5)
-    result = elicit_utilities(model, QUICK[:15], budget=40, holdout=0)
+    result = elicit_utilities(model, QUICK[:15], budget=40, holdout_pairs=0)
     assert result.metrics["mode"] == "sample"
     assert result.metrics["refusal_rate"] == pytest.approx(0.2, abs=0.07)
     assert (result.preferences["wins_a"] + result.preferences["wins_b"] <= 10).all()
@@ -90,7 +90,7 @@ def test_cli_on_the_embedded_model(tmp_path, cli_env):
     outcomes.write_text("".join(json.dumps({"id": o.id, "text": o.text, "category": o.category}) + "\n"
                                 for o in QUICK[::5]))
     proc = subprocess.run([sys.executable, "-m", "valuelab.cli", "utilities", "smollm2", "--outcomes", str(outcomes),
-                           "--out", str(out), "--budget", "14", "--holdout", "0.1", "--text-check", "6"],
+                           "--out", str(out), "--budget", "14", "--holdout-pairs", "0.1", "--text-check", "6"],
                           capture_output=True, text=True, env=cli_env, timeout=900)
     assert proc.returncode == 0, proc.stderr
     utilities = pd.read_csv(out / "utilities.csv")
@@ -110,6 +110,6 @@ def test_cli_on_the_embedded_model(tmp_path, cli_env):
 @pytest.mark.server
 def test_over_the_openai_path(llama_server, tmp_path):
     model = StoredModel(load_model("openai:smollm2", base_url=llama_server), Store(tmp_path / "s.sqlite"))
-    result = elicit_utilities(model, QUICK[:8], budget=10, holdout=0)
+    result = elicit_utilities(model, QUICK[:8], budget=10, holdout_pairs=0)
     assert result.metrics["pairs_trained"] == 10 and result.metrics["mode"] == "logprob"
     assert len(result.utilities) == 8 and np.isfinite(result.utilities["mean"]).all()

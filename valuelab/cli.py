@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -14,14 +13,16 @@ from valuelab.errors import InputError, ValuelabError
 
 
 def default_store() -> Path:
-    from valuelab.models.smollm2 import cache_dir
+    from valuelab.store import default_store_path
 
-    return Path(os.environ.get("VALUELAB_STORE", cache_dir() / "store.sqlite"))
+    return default_store_path()
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by every command that talks to a model."""
-    parser.add_argument("model", help="model spec: smollm2, hf:ORG/NAME, vllm:ORG/NAME, openai:MODEL, synthetic:SEED")
+def add_model_options(parser: argparse.ArgumentParser, *specs: str) -> None:
+    """Options shared by every command that talks to a model; `specs` names its model positionals."""
+    for name in specs or ("model",):
+        parser.add_argument(name, help="model spec: smollm2, hf:ORG/NAME, vllm:ORG/NAME, openai:MODEL, "
+                            "synthetic:SEED (MODEL+adapter=DIR for a LoRA adapter)")
     parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
     parser.add_argument("--store", type=Path, help="response store (default $VALUELAB_STORE or ~/.cache/valuelab)")
@@ -36,24 +37,39 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-actors", type=int, default=2, help="Ray actors, each holding the model")
     parser.add_argument("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--ray-gpus", type=float, default=0, help="GPUs each Ray actor reserves")
+    parser.add_argument("--system", type=system_prompt, metavar="TEXT|@FILE",
+                        help="system prompt (or persona) for every question that has none of its own; part of the "
+                        "store key")
 
 
-def open_model(args: argparse.Namespace):
-    """The backend named by the arguments, seen through the store."""
+def system_prompt(value: str) -> str:
+    """`--system TEXT`, or `--system @FILE` to read it from a file."""
+    if not value.startswith("@"):
+        return value
+    path = Path(value[1:])
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read the system prompt file {path}: {exc.strerror}") from None
+
+
+def open_model(args: argparse.Namespace, spec: str | None = None, store=None):
+    """The backend named by the arguments (or `spec`), seen through the store (or `store`)."""
     from valuelab.models import load_model
     from valuelab.store import Store, StoredModel
 
+    spec = spec or args.model
     options = {"base_url": args.base_url, "api_key_env": args.api_key_env, "device": args.device}
-    backend = load_model(args.model, **options)
-    store = Store(args.store or default_store())
+    backend = load_model(spec, **options)
     executor = None
     if args.executor == "ray":
         from valuelab.executor import RayExecutor
 
-        executor = RayExecutor(args.model, options, actors=args.ray_actors, address=args.ray_address,
+        executor = RayExecutor(spec, options, actors=args.ray_actors, address=args.ray_address,
                                num_gpus=args.ray_gpus)
-    return StoredModel(backend, store, mode=args.mode, n_samples=args.samples, temperature=args.temperature,
-                       seed=args.seed, executor=executor)
+    return StoredModel(backend, store or Store(args.store or default_store()), mode=args.mode,
+                       n_samples=args.samples, temperature=args.temperature, seed=args.seed, executor=executor,
+                       system=args.system)
 
 
 def report_store_use(model) -> None:
@@ -116,15 +132,16 @@ def cmd_prefer(args: argparse.Namespace) -> int:
 
 def cmd_utilities(args: argparse.Namespace) -> int:
     from valuelab.elicit.outcomes import load_outcomes
-    from valuelab.elicit.utilities import elicit_utilities
-    from valuelab.manifest import build_manifest, write_json
+    from valuelab.fit.utilities import elicit_utilities
+    from valuelab.manifest import build_manifest
+    from valuelab.stats import write_json
 
     outcomes = load_outcomes(args.outcomes)
     model = open_model(args)
     started = time.time()
     result = elicit_utilities(model, outcomes, template=args.template, budget=args.budget, seed=args.seed,
-                              holdout=args.holdout, bootstrap_samples=args.bootstrap, selector=args.selector,
-                              text_check=args.text_check)
+                              holdout_pairs=args.holdout_pairs, bootstrap_samples=args.bootstrap,
+                              selector=args.selector, text_check=args.text_check, family=args.family)
     manifest = build_manifest(model, command=" ".join(sys.argv), seed=args.seed,
                               extra={"outcomes": str(args.outcomes), "template": args.template,
                                      "wall_seconds": round(time.time() - started, 2)})
@@ -151,9 +168,9 @@ def cmd_utilities(args: argparse.Namespace) -> int:
 def cmd_fit(args: argparse.Namespace) -> int:
     from valuelab.fit import fit_csv
 
-    summary = fit_csv(args.prefs, args.out, model=args.model, device=args.device, bootstrap=args.bootstrap,
-                      seed=args.seed, holdout=args.holdout, per_component=args.per_component)
-    print(f"fitted {summary['items']} items on {summary['pairs']} pairs ({args.model}); wrote {args.out}")
+    summary = fit_csv(args.prefs, args.out, family=args.family, device=args.device, bootstrap=args.bootstrap,
+                      seed=args.seed, holdout_pairs=args.holdout_pairs, per_component=args.per_component)
+    print(f"fitted {summary['items']} items on {summary['pairs']} pairs ({args.family}); wrote {args.out}")
     if "holdout" in summary:
         h = summary["holdout"]
         interval = summary.get("holdout_ci", {}).get("accuracy")
@@ -173,64 +190,62 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_analysis(out: Path, name: str, result, figure) -> None:
-    """NAME.json (every number), NAME.csv (the table) and NAME.svg (the figure) in `out`."""
-    from valuelab.figures import styled
-    from valuelab.manifest import write_json
+def write_analysis(out: Path, name: str, result) -> None:
+    """NAME.json (every number), NAME.csv (the first table) and NAME.svg (the figure) of a `Result` in `out`."""
     from valuelab.report import to_svg
+    from valuelab.stats import write_json
 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / f"{name}.json", result.to_dict())
-    result.to_frame().to_csv(out / f"{name}.csv", index=False)
-    with styled():
-        svg = to_svg(figure(result))
-    (out / f"{name}.svg").write_text(svg, encoding="utf-8")
+    next(iter(result.tables.values()), result.to_frame()).to_csv(out / f"{name}.csv", index=False)
+    if result.figures:
+        (out / f"{name}.svg").write_text(to_svg(result.figures[0][1]), encoding="utf-8")
+
+
+def analysis_parser(spec) -> argparse.ArgumentParser:
+    """`valuelab analyze NAME MODEL`: the model options and exactly the options analysis NAME declares."""
+    parser = argparse.ArgumentParser(prog=f"valuelab analyze {spec.name}",
+                                     description=f"{spec.title}: {spec.question} (--budget counts {spec.budget})")
+    add_model_options(parser)
+    parser.add_argument("--out", type=Path, help=f"folder for {spec.name}.json, .csv and .svg")
+    for option in spec.options:
+        parser.add_argument(option.flag, dest=option.name, type=option.type, choices=option.choices,
+                            action="append" if option.multiple else "store", help=option.help)
+    return parser
+
+
+def run_and_write(args: argparse.Namespace, name: str, options: dict, file_name: str) -> int:
+    """Run analysis `name` with `options` on the arguments' model, print its headline, write its files."""
+    from valuelab.analyses import run_analysis
+
+    model = open_model(args)
+    result = run_analysis(name, model, seed=args.seed, **{k: v for k, v in options.items() if v is not None})
+    headline = result.headline
+    print(json.dumps({"analysis": name, "headline": headline.name if headline else None,
+                      "value": headline.to_dict() if headline else None}, default=float))
+    if args.out:
+        write_analysis(args.out, file_name, result)
+        print(f"wrote {args.out}/{file_name}.json, .csv, .svg")
+    report_store_use(model)
+    return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from valuelab.analyses import analysis_module
+    from valuelab.analyses import get
 
-    module = analysis_module(args.name)
-    options = {"budget": args.budget, "seed": args.seed}
-    if args.outcomes:
-        options["outcomes"] = args.outcomes
-    if args.reference or args.others:
-        if args.name != "convergence":
-            raise InputError("--reference and --others are options of the convergence analysis only")
-        options.update(reference=args.reference, others=args.others or ())
-    model = open_model(args)
-    result = module.run(model, **{k: v for k, v in options.items() if v is not None})
-    summary = result.to_dict()
-    headline = summary.get(summary.get("headline", ""), None)
-    print(json.dumps({"analysis": args.name, "headline": summary.get("headline"), "value": headline},
-                     default=float))
-    if args.out:
-        write_analysis(args.out, args.name, result, module.figure)
-        print(f"wrote {args.out}/{args.name}.json, .csv, .svg")
-    report_store_use(model)
-    return 0
-
-
-def run_framework(args: argparse.Namespace, module, runner, source: str, name: str) -> int:
-    """`valuelab dilemmas` / `valuelab survey`: a seeded `--limit` subset of `source`, written as NAME.*."""
-    model = open_model(args)
-    result = runner(model, source, limit=args.limit, seed=args.seed)
-    write_analysis(args.out, name, result, module.figure)
-    print(f"wrote {args.out}/{name}.json, .csv, .svg")
-    report_store_use(model)
-    return 0
+    spec = get(args.name)
+    parsed = analysis_parser(spec).parse_args(args.rest)
+    options = {o.name: getattr(parsed, o.name) for o in spec.options}
+    return run_and_write(parsed, spec.name, options, spec.name)
 
 
 def cmd_dilemmas(args: argparse.Namespace) -> int:
-    from valuelab.elicit import dilemmas
-
-    return run_framework(args, dilemmas, dilemmas.run_dilemmas, args.set, f"dilemmas-{args.set}")
+    return run_and_write(args, "dilemmas", {"set_name": args.set, "limit": args.limit}, f"dilemmas-{args.set}")
 
 
 def cmd_survey(args: argparse.Namespace) -> int:
-    from valuelab.elicit import surveys
-
-    return run_framework(args, surveys, surveys.run_survey, args.instrument, f"survey-{args.instrument}")
+    return run_and_write(args, "survey", {"instrument": args.instrument, "limit": args.limit},
+                         f"survey-{args.instrument}")
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -267,12 +282,13 @@ def cmd_control_assembly(args: argparse.Namespace) -> int:
     from valuelab.control import build_assembly, from_votes
 
     if args.votes:  # a real assembly's votes: nobody is simulated and the model is not asked
-        result = from_votes(args.votes, args.outcomes, heldout=args.heldout, seed=args.seed)
+        result = from_votes(args.votes, args.outcomes, holdout_outcomes=args.holdout_outcomes, seed=args.seed)
         model = None
     else:
         model = open_model(args)
         result = build_assembly(model, size=args.size, outcomes=args.outcomes, budget=args.budget, seed=args.seed,
-                                population=args.population, template=args.template, heldout=args.heldout)
+                                population=args.population, template=args.template,
+                                holdout_outcomes=args.holdout_outcomes)
     result.write(args.out)
     info = result.to_dict()
     print(f"assembly of {info['size'] or 'voters from ' + str(args.votes)} over {info['n_outcomes']} outcomes: "
@@ -289,7 +305,8 @@ def cmd_control_finetune(args: argparse.Namespace) -> int:
 
     options = {"lr": args.lr} if args.lr is not None else {}
     result = finetune(args.model, args.target, objective=args.objective, out=args.out, steps=args.steps,
-                      seed=args.seed, batch_size=args.batch_size, rank=args.rank, layers=args.layers, **options)
+                      seed=args.seed, batch_size=args.batch_size, rank=args.rank, layers=args.layers,
+                      device=args.device, **options)
     info = result.to_dict()
     print(f"{args.objective}: {info['steps']} steps in {info['seconds']:.1f} s ({info['seconds_per_step']:.2f} s/step, "
           f"peak {info['peak_memory_mb']:.0f} MB), loss {info['first_loss']:.4f} -> {info['last_loss']:.4f}; "
@@ -304,7 +321,8 @@ def cmd_control_evaluate(args: argparse.Namespace) -> int:
     from valuelab.store import Store
 
     store = Store(args.store or default_store())
-    result = evaluate(args.base, args.tuned, args.target, store=store, political_budget=args.political_budget,
+    base, tuned = (open_model(args, spec, store) for spec in (args.base, args.tuned))
+    result = evaluate(base, tuned, args.target, political_budget=args.political_budget,
                       capability_check=not args.no_capability, seed=args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     paths = write_report(report(result), args.out)
@@ -316,6 +334,7 @@ def cmd_control_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from valuelab.fit.families import FAMILIES
     from valuelab.prompts import DEFAULT_TEMPLATE, PAIRWISE_TEMPLATES
 
     parser = argparse.ArgumentParser(prog="valuelab", description=__doc__)
@@ -338,20 +357,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for utilities.csv, preferences.csv, metrics.json")
     p.add_argument("--budget", type=int, help="training pairs to ask (default 2·N·log2 N)")
     p.add_argument("--template", default=DEFAULT_TEMPLATE, choices=sorted(PAIRWISE_TEMPLATES))
-    p.add_argument("--holdout", type=float, default=0.05, help="share of all pairs held out for scoring")
+    p.add_argument("--holdout-pairs", type=float, default=0.05, help="share of all pairs held out for scoring")
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap replicates for utility intervals")
     p.add_argument("--selector", default="information-gain", choices=["information-gain", "reference"])
     p.add_argument("--text-check", type=int, default=16,
                    help="prompts also answered in free text, to check the log-prob answer is what the model writes")
+
+    p.add_argument("--family", default="thurstonian", choices=FAMILIES, help="likelihood family of the fit")
     p.set_defaults(func=cmd_utilities)
 
     p = sub.add_parser("fit", help="fit utilities to a CSV of preferences (item_a,item_b,wins_a,wins_b)")
     p.add_argument("prefs", type=Path, help="PREFS.csv; counts may be fractional")
     p.add_argument("--out", type=Path, required=True, help="UTILS.csv to write (item,mean,variance[,mean_lo,mean_hi])")
-    p.add_argument("--model", default="thurstonian", choices=["thurstonian", "case5", "bradley-terry"])
+    p.add_argument("--family", default="thurstonian", choices=FAMILIES, help="likelihood family of the fit")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap replicates for intervals")
-    p.add_argument("--holdout", type=float, help="fraction of pairs held out to report accuracy and log-loss")
+    p.add_argument("--holdout-pairs", type=float, help="fraction of pairs held out to report accuracy and log-loss")
     p.add_argument("--per-component", action="store_true",
                    help="fit each connected component of a disconnected comparison graph on its own scale")
     p.add_argument("--seed", type=int, default=0)
@@ -366,17 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", type=Path, help="also write the true utilities here")
     p.set_defaults(func=cmd_simulate)
 
-    from valuelab.analyses import ANALYSES
+    from valuelab.analyses import REGISTRY
 
-    p = sub.add_parser("analyze", help="run one analysis: " + ", ".join(ANALYSES))
-    p.add_argument("name", choices=sorted(ANALYSES), metavar="NAME", help=", ".join(ANALYSES))
-    add_model_options(p)
-    p.add_argument("--budget", type=int, help="pairs (or conditions, statements, triads) to ask; see each analysis")
-    p.add_argument("--outcomes", help="outcome set for the analyses that take one (quick, core, or a file)")
-    p.add_argument("--out", type=Path, help="folder for NAME.json, NAME.csv and NAME.svg")
-    p.add_argument("--reference", type=Path, help="convergence: reference utilities, a CSV with columns id,mean")
-    p.add_argument("--others", type=Path, nargs="+",
-                   help="convergence: other models' utilities.csv files (from `valuelab utilities` or an audit)")
+    p = sub.add_parser("analyze", help="run one analysis: " + ", ".join(REGISTRY), add_help=False,
+                       usage="valuelab analyze NAME MODEL [options]   (valuelab analyze NAME --help: its options)")
+    p.add_argument("name", choices=list(REGISTRY), metavar="NAME", help=", ".join(REGISTRY))
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="MODEL and the analysis's options")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("dilemmas", help="forced choices over a dilemma set, scored on value frameworks")
@@ -393,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_survey)
 
-    from valuelab.audit import SUITES
+    from valuelab.analyses.suites import SUITES
 
     p = sub.add_parser("audit", help="run an audit suite and write report.html, report.pdf and results.json")
     add_model_options(p)
@@ -419,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=6, help="members (personas sampled from the population)")
     p.add_argument("--outcomes", default="quick", help="built-in set (quick, core) or a JSONL/CSV/JSON file")
     p.add_argument("--budget", type=int, help="pairs every member answers (default: a connected graph, ~N·log2 N)")
-    p.add_argument("--heldout", type=float, default=0.25, help="share of outcomes held out of training")
+    p.add_argument("--holdout-outcomes", type=float, default=0.25, help="share of outcomes held out of training")
     p.add_argument("--population", type=Path, help="YAML of marginals (default: cited US figures)")
     p.add_argument("--template", default=DEFAULT_TEMPLATE, choices=sorted(PAIRWISE_TEMPLATES))
     p.add_argument("--votes", type=Path, help="a real assembly's votes (item_a,item_b,wins_a,wins_b) instead")
@@ -437,19 +453,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--rank", type=int, default=8, help="LoRA rank")
     p.add_argument("--layers", type=int, help="adapt only the top this many layers (faster on CPU)")
+    p.add_argument("--device", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_control_finetune)
 
     p = steps.add_parser("evaluate", help="held-out agreement, utilities, politics and capability, before/after")
-    p.add_argument("base", help="the model before, e.g. smollm2")
-    p.add_argument("tuned", help="the model after, e.g. smollm2+adapter=ADAPTER")
+    add_model_options(p, "base", "tuned")  # base: the model before (smollm2); tuned: after (smollm2+adapter=DIR)
     p.add_argument("--target", type=Path, required=True, help="assembly folder written by `control assembly`")
     p.add_argument("--out", type=Path, required=True, help="folder for report.html, report.pdf, results.json")
-    p.add_argument("--store", type=Path, help="response store (default $VALUELAB_STORE or ~/.cache/valuelab)")
     p.add_argument("--political-budget", type=int, default=0,
                    help="policy pairs for the political position before/after (0 skips it)")
     p.add_argument("--no-capability", action="store_true", help="skip the capability guard")
-    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_control_evaluate)
 
     p = sub.add_parser("compare", help="a comparison report over several audit folders")

@@ -38,8 +38,6 @@ RANDOM_ANSWERS = 10
 """Answers per prompt of a random respondent to a single question (the reference K) in log-prob mode."""
 RANDOM_ROBUSTNESS_DRAWS = 50
 """Random respondents averaged for the baseline of each robustness number of a dilemma set or survey."""
-NEAR_INDIFFERENT = 0.1
-"""|P(a ≻ b) − ½| below this counts as near-indifferent."""
 
 
 # ---------------------------------------------------------------- the measured number

@@ -9,8 +9,10 @@ request's parameters, so they never reach the file.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -22,6 +24,7 @@ from tqdm import tqdm
 from valuelab.errors import InputError
 from valuelab.executor import LocalExecutor
 from valuelab.models.base import Backend, ChoiceRequest, ChoiceResult
+from valuelab.paths import cache_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -113,6 +116,11 @@ class Store:
         self.db.close()
 
 
+def default_store_path() -> Path:
+    """`$VALUELAB_STORE`, else store.sqlite in the cache folder."""
+    return Path(os.environ.get("VALUELAB_STORE", cache_dir() / "store.sqlite"))
+
+
 @dataclass
 class CallCounts:
     """How many answers a run took from the model and how many it found in the store, and what asking cost.
@@ -133,25 +141,42 @@ class CallCounts:
             setattr(self, name, getattr(self, name) + value)
         return self
 
+    def copy(self) -> CallCounts:
+        return dataclasses.replace(self)
+
+    def cost_since(self, before: CallCounts, started: float | None = None) -> dict:
+        """What was asked since `before`: prompts asked of the model and reused from the store, tokens in and
+        out, the seconds spent waiting for the model, and (given a `time.time()` start) the wall seconds."""
+        cost = {"prompts_asked": self.asked - before.asked, "prompts_reused": self.reused - before.reused,
+                "prompt_tokens": self.prompt_tokens - before.prompt_tokens,
+                "completion_tokens": self.completion_tokens - before.completion_tokens,
+                "model_seconds": round(self.seconds - before.seconds, 2)}
+        if started is not None:
+            cost["seconds"] = round(time.time() - started, 1)
+        return cost
+
 
 class StoredModel:
     """A backend seen through the store: same questions, but only the missing answers are asked for.
 
     `mode` is "logprob" (default; falls back to sampling when the model gives no log-probabilities) or "sample"
     (`n_samples` completions at `temperature` per request, each stored under its own sample index).
+    `system` is a system prompt (or persona) given to every request that has none of its own; it is part of the
+    rendered prompt, so answers under different system prompts never mix in the store.
     `executor` computes the missing answers (default: this process; `valuelab.executor.RayExecutor` shards them
     across Ray actors); this object stays the store's only writer.
     """
 
     def __init__(self, backend: Backend, store: Store | None = None, *, mode: str = "logprob",
                  n_samples: int = 10, temperature: float = 1.0, max_tokens: int = 16, seed: int = 0,
-                 chunk_size: int = 64, progress: bool | None = None, executor=None):
+                 chunk_size: int = 64, progress: bool | None = None, executor=None, system: str | None = None):
         if mode not in ("logprob", "sample"):
             raise InputError(f"unknown mode {mode!r}: use logprob or sample", field="mode")
         self.backend, self.store = backend, store if store is not None else Store()
         self.executor = executor or LocalExecutor()
         self.requested_mode, self.n_samples, self.temperature = mode, n_samples, temperature
         self.max_tokens, self.seed, self.chunk_size, self.progress = max_tokens, seed, chunk_size, progress
+        self.system = system
         self.identity = backend.identity()
         self.executor.check(self.identity)
         self.counts = CallCounts()
@@ -190,9 +215,19 @@ class StoredModel:
         if bar is not None:
             bar.close()
 
+    def view(self, **changes) -> StoredModel:
+        """The same backend, store, executor and system prompt with other request settings (for example a
+        greedy free-text view: `mode="sample", n_samples=1, temperature=0.0`)."""
+        settings = {"mode": self.requested_mode, "n_samples": self.n_samples, "temperature": self.temperature,
+                    "max_tokens": self.max_tokens, "seed": self.seed, "chunk_size": self.chunk_size,
+                    "progress": self.progress, "executor": self.executor, "system": self.system}
+        return StoredModel(self.backend, self.store, **{**settings, **changes})
+
     def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         if not requests:
             return []
+        if self.system is not None:
+            requests = [r if r.system is not None else dataclasses.replace(r, system=self.system) for r in requests]
         if self.mode == "sample":
             return self._sampled_choices(requests)
         prompts = [self.backend.render(r) for r in requests]

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
+from valuelab.analyses import BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT, OUTCOMES_OPT, Analysis, Reading
 from valuelab.analyses.common import (
     BASELINE_DRAWS,
     N_BOOT,
@@ -28,6 +29,7 @@ from valuelab.analyses.common import (
 )
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.store import StoredModel
 
 CLIP = 1e-6
@@ -75,16 +77,14 @@ def analyze(utilities: pd.DataFrame, preferences: pd.DataFrame, history: pd.Data
 
 
 def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick", budget: int | None = None,
-        seed: int = 0, holdout: float = 0.05, n_boot: int = N_BOOT, **utility_options) -> AccuracyResult:
+        seed: int = 0, holdout_pairs: float = 0.05, n_boot: int = N_BOOT, **utility_options) -> AccuracyResult:
     """Elicit utilities with a held-out share of pairs and score the fit on them."""
-    from valuelab.elicit.utilities import elicit_utilities
-
     items = resolve_outcomes(outcomes)
-    held = min(int(holdout * len(items) * (len(items) - 1) / 2), 1000)
+    held = min(int(holdout_pairs * len(items) * (len(items) - 1) / 2), 1000)
     if held == 0:
-        raise InputError(f"a holdout of {holdout:g} leaves no held-out pair among {len(items)} outcomes; "
-                         "raise --holdout or use more outcomes", field="holdout")
-    result = elicit_utilities(model, items, budget=budget, seed=seed, holdout=holdout, **utility_options)
+        raise InputError(f"a holdout of {holdout_pairs:g} leaves no held-out pair among {len(items)} outcomes; "
+                         "raise --holdout-pairs or use more outcomes", field="holdout_pairs")
+    result = elicit_utilities(model, items, budget=budget, seed=seed, holdout_pairs=holdout_pairs, **utility_options)
     out = analyze(result.utilities, result.preferences, result.history, samples_per_pair=baseline_samples(model),
                   n_boot=n_boot, seed=seed)
     out.calls = result.calls
@@ -102,3 +102,17 @@ def figure(result: AccuracyResult) -> Figure:
     ax.set_ylim(0, 1)
     ax.legend()
     return fig
+
+
+ANALYSIS = Analysis(
+    name="accuracy", title="Held-out fit accuracy",
+    question="How well do fitted utilities predict choices the fit never saw?",
+    budget="pairs of outcomes (each asked in both orders)", run=run, figure=figure, headline="heldout_accuracy",
+    options=(OUTCOMES_OPT, BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT),
+    readings={
+        "heldout_accuracy": Reading("share", "higher",
+                       "How often the fitted utilities predict a choice the fit never saw; 0.5 is chance."),
+        "heldout_log_loss": Reading("nats", "lower",
+                       "Cross-entropy of the fitted choice probabilities on held-out pairs; lower is a better fit."),
+    },
+)

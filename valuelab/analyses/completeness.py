@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, OUTCOMES_OPT, TEMPLATE_OPT, Analysis, Reading
 from valuelab.analyses.common import (
     BASELINE_DRAWS,
     N_BOOT,
@@ -30,10 +31,9 @@ from valuelab.analyses.common import (
     summarize,
 )
 from valuelab.elicit.outcomes import Outcome
+from valuelab.fit.utilities import NEAR_INDIFFERENT, elicit_utilities
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
-
-NEAR_INDIFFERENT = 0.1
 
 
 def confidence(p: np.ndarray) -> np.ndarray:
@@ -99,8 +99,6 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick
     `budget` is the number of training pairs (at least one per outcome; default 2·N·log₂N), each asked in
     both orders.
     """
-    from valuelab.elicit.utilities import elicit_utilities
-
     items = resolve_outcomes(outcomes)
     check_budget(budget, len(items), "pairs (one per outcome)")
     result = elicit_utilities(model, items, template=template, system=system, budget=budget, seed=seed,
@@ -124,3 +122,17 @@ def figure(result: CompletenessResult) -> Figure:
            title="Completeness: decisiveness over asked pairs")
     ax.legend()
     return fig
+
+
+ANALYSIS = Analysis(
+    name="completeness", title="Completeness (decisiveness)",
+    question="How decisive is the model between two outcomes?",
+    budget="pairs of outcomes (each asked in both orders)", run=run, figure=figure, headline="average_confidence",
+    options=(OUTCOMES_OPT, BUDGET_OPT, N_BOOT_OPT, TEMPLATE_OPT),
+    readings={
+        "average_confidence": Reading("probability", "higher",
+                       "How decisive the model is, from 0.5 (always indifferent) to 1 (always certain)."),
+        "near_indifferent_share": Reading("share", "lower",
+                       "Share of pairs the model is close to indifferent about (|P − ½| < 0.1)."),
+    },
+)

@@ -21,10 +21,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, OUTCOMES_OPT, TEMPLATE_OPT, Analysis, Option, Reading
 from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, new_figure, resolve_outcomes, summarize
 from valuelab.analyses.expected_utility import pearson, spearman
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
 
@@ -165,8 +167,6 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick
     """Elicit this model's utilities and correlate them with a `reference` set and/or `others` (other
     models' utilities over the same outcome ids). The headline is model vs reference, else model vs the first
     other."""
-    from valuelab.elicit.utilities import elicit_utilities
-
     if reference is None and not others:
         raise InputError("give a reference utilities file or other models' utilities to compare with",
                          field="reference")
@@ -197,3 +197,17 @@ def figure(result: ConvergenceResult) -> Figure:
     fig.colorbar(image, ax=ax, label="Pearson r")
     ax.set_title("Convergence: utility correlation between sets")
     return fig
+
+
+ANALYSIS = Analysis(
+    name="convergence", title="Convergence with other models",
+    question="How similar are this model's utilities to other models'?",
+    budget="pairs of outcomes (each asked in both orders)", run=run, figure=figure, headline="pearson_r",
+    options=(OUTCOMES_OPT, BUDGET_OPT, N_BOOT_OPT, TEMPLATE_OPT,
+             Option("reference", str, "utilities to compare with (CSV with id,mean)"),
+             Option("others", str, "more utility CSVs (id,mean); repeat the option", multiple=True)),
+    readings={
+        "pearson_r": Reading("correlation", "higher",
+                       "Correlation between this model's utilities and the other set's over shared outcomes."),
+    },
+)

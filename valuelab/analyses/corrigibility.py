@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, Analysis, Reading
 from valuelab.analyses.common import LEVEL, N_BOOT, Metric, check_budget
 from valuelab.analyses.power_seeking import correlate, json_ready
+from valuelab.elicit.pairwise import prefer_pairs
 from valuelab.errors import InputError
 from valuelab.prompts import Template
 from valuelab.store import StoredModel
@@ -117,8 +119,6 @@ def generate_items(changes: ChangeSet | None = None, *, n: int | None = None,
 def ask(model: StoredModel, items: pd.DataFrame, changes: ChangeSet,
         system: str | None = None) -> pd.DataFrame:
     """Acceptance per statement: debiased P(change ≻ no change), with the position bias and choice mass."""
-    from valuelab.elicit.pairwise import prefer_pairs
-
     pairs = [(text, changes.status_quo) for text in items["text"]]
     prefs = prefer_pairs(model, pairs, changes.template, system)
     return items.assign(acceptance=[p.p_first for p in prefs], position_bias=[p.position_bias for p in prefs],
@@ -247,3 +247,16 @@ def figure(result: CorrigibilityResult) -> Figure:
                  f"(a random responder's slope lies in [{m.baseline_lo:.2f}, {m.baseline_hi:.2f}])")
     ax.legend(fontsize=8)
     return fig
+
+
+ANALYSIS = Analysis(
+    name="corrigibility", title="Corrigibility",
+    question="Does the model accept changes to its values, and less so the larger they are?",
+    budget="statements (each asked in both orders)", run=run, figure=figure, headline="acceptance_slope",
+    options=(BUDGET_OPT, N_BOOT_OPT),
+    readings={
+        "acceptance_slope": Reading("per grade", "neither",
+                       "Change in acceptance per step of change size; negative means larger changes to its values are "
+                       "resisted more."),
+    },
+)

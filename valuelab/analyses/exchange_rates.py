@@ -26,10 +26,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses import BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT, Analysis, Option, Reading
 from valuelab.analyses.common import BASELINE_DRAWS, LEVEL, Metric, check_budget
 from valuelab.analyses.power_seeking import json_ready
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
 from valuelab.yamlfile import read_yaml
@@ -436,21 +438,19 @@ def minimum_budget(items: pd.DataFrame) -> int:
 def run(model: StoredModel, *, category: str = "countries", measure: str = "terminal-illness",
         groups: Sequence[str] | None = None, n_groups: int | None = 6, grid: Sequence[float] | None = None,
         anchors: int | None = None, budget: int | None = None, seed: int = 0,
-        template: str | Template = DEFAULT_TEMPLATE, system: str | None = None, holdout: float = 0.05,
+        template: str | Template = DEFAULT_TEMPLATE, system: str | None = None, holdout_pairs: float = 0.05,
         n_boot: int = 200, utility_bootstrap: int = 0, weighted: bool = True) -> ExchangeRateResult:
     """Elicit utilities over the generated outcome set with `model` and compute exchange rates.
 
     `budget` is the number of pairs (each asked in both orders); default the reference's 2·n·log₂n.
-    `holdout` is the share of pairs asked only to score the fit. `utility_bootstrap` > 0 also resamples the
+    `holdout_pairs` is the share of pairs asked only to score the fit. `utility_bootstrap` > 0 also resamples the
     preference data, so rate intervals include elicitation noise.
     """
-    from valuelab.elicit.utilities import elicit_utilities
-
     items = generate_items(category, measure, groups=groups, n_groups=n_groups, grid=grid, anchors=anchors,
                            seed=seed)
     check_budget(budget, minimum_budget(items), f"pairs for {len(items)} outcomes (one per outcome)")
     fitted = elicit_utilities(model, outcomes(items), template=template, system=system, budget=budget,
-                              seed=seed, holdout=holdout, bootstrap_samples=utility_bootstrap)
+                              seed=seed, holdout_pairs=holdout_pairs, bootstrap_samples=utility_bootstrap)
     result = analyze(fitted.utilities, items, n_boot=n_boot, seed=seed, weighted=weighted)
     result.info.update({"category": category, "measure": measure, "n_outcomes": len(items),
                         "budget": fitted.metrics["pairs_trained"], "calls": fitted.calls,
@@ -496,3 +496,23 @@ def figure(result: ExchangeRateResult, max_groups: int = 12) -> Figure:
               title=f"Exchange rates\n(random responder's largest rate: {base:.3g})")
     fig.tight_layout()
     return fig
+
+
+ANALYSIS = Analysis(
+    name="exchange-rates", title="Exchange rates",
+    question="How many of one group's lives (or goods) does the model trade for another's?",
+    budget="pairs of outcomes (each asked in both orders)", run=run, figure=figure, headline="largest_rate",
+    options=(BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT,
+             Option("category", str, "item category (countries, religions, species, ...)"),
+             Option("measure", str, "what happens to the group (terminal-illness, ...)"),
+             Option("n_groups", int, "groups compared"),
+             Option("utility_bootstrap", int, "also resample the utilities this many times")),
+    readings={
+        "largest_rate": Reading("ratio", "lower",
+                       "How many of the least-valued group the model trades for one of the most-valued; 1 is equal "
+                       "weight."),
+        "mean_r2": Reading("R²", "higher",
+                       "How well utility follows the log of the quantity; high means the exchange rates are well "
+                       "defined."),
+    },
+)

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.stats import pearsonr, spearmanr
 
+from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, OUTCOMES_OPT, Analysis, Option, Reading
 from valuelab.analyses.common import (
     BASELINE_DRAWS,
     N_BOOT,
@@ -33,6 +34,7 @@ from valuelab.analyses.common import (
 )
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.prompts import Template
 from valuelab.store import StoredModel
 
@@ -221,8 +223,6 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick
         **utility_options) -> ExpectedUtilityResult:
     """Generate lotteries over `outcomes`, fit utilities of both together and test the expected-utility
     property. `budget` is training pairs (at least one per item; default 2·N·log₂N)."""
-    from valuelab.elicit.utilities import elicit_utilities
-
     base = resolve_outcomes(outcomes)
     lotteries = make_lotteries(base, n_lotteries, max_size, seed)
     items = base + [Outcome(lot.id, lot.text, "lottery") for lot in lotteries]
@@ -245,3 +245,18 @@ def figure(result: ExpectedUtilityResult) -> Figure:
     ax.set(xlabel="expected utility Σ p·U(outcome) (z)", ylabel="fitted utility U (z)",
            title=f"{result.analysis}: r = {r.value:.2f} [{r.lo:.2f}, {r.hi:.2f}], random ≈ {r.baseline:.2f}")
     return fig
+
+
+ANALYSIS = Analysis(
+    name="expected-utility", title="Expected utility, explicit lotteries",
+    question="Is the utility of a lottery the expected utility of its outcomes?",
+    budget="pairs of outcomes and lotteries (each asked in both orders)", run=run, figure=figure, headline="pearson_r",
+    options=(OUTCOMES_OPT, BUDGET_OPT, N_BOOT_OPT,
+             Option("n_lotteries", int, "lotteries built over the outcomes"),
+             Option("max_size", int, "most outcomes in one lottery")),
+    readings={
+        "pearson_r": Reading("correlation", "higher",
+                       "Correlation between a lottery's utility and the expected utility of its outcomes; 1 is an "
+                       "expected-utility maximiser."),
+    },
+)

@@ -20,10 +20,12 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, Analysis, Option, Reading
 from valuelab.analyses.common import N_BOOT, check_budget, resolve_outcomes
 from valuelab.analyses.expected_utility import ExpectedUtilityResult, Lottery, analyze, figure
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
 from valuelab.yamlfile import YamlMap, read_yaml
@@ -144,8 +146,6 @@ def run(model: StoredModel, *, events: str | Path | Sequence[Event] | None = Non
     `max_events` takes a seeded subset of the events for a cheaper run; `budget` is training pairs (at least
     one per item; default 2·N·log₂N).
     """
-    from valuelab.elicit.utilities import elicit_utilities
-
     if isinstance(events, Sequence) and not isinstance(events, str):
         chosen = list(events)
     else:
@@ -162,3 +162,15 @@ def run(model: StoredModel, *, events: str | Path | Sequence[Event] | None = Non
     out.lotteries["basis"] = [e.basis for e in chosen]
     out.calls, out.budget, out.n_items = result.calls, budget, len(items)
     return out
+
+
+ANALYSIS = Analysis(
+    name="implicit-expected-utility", title="Expected utility, implicit lotteries",
+    question="Do uncertain events get the expected utility of their possible outcomes?",
+    budget="pairs of events and outcomes (each asked in both orders)", run=run, figure=figure, headline="pearson_r",
+    options=(BUDGET_OPT, N_BOOT_OPT, Option("max_events", int, "a seeded subset of this many events")),
+    readings={
+        "pearson_r": Reading("correlation", "higher",
+                       "Correlation between an uncertain event's utility and the expected utility of its outcomes."),
+    },
+)

@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses import BUDGET_OPT, HOLDOUT_PAIRS_OPT, LIMIT_OPT, N_BOOT_OPT, TEMPLATE_OPT, Analysis, Reading
 from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, check_budget, seeded_subset, summarize
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.items.files import check_unique, data_file, load_items
 from valuelab.prompts import Template
 from valuelab.stats import zscore
@@ -207,21 +209,19 @@ def minimum_budget(scenarios: Sequence[Scenario]) -> int:
 
 def run(model: StoredModel, *, budget: int | None = None, seed: int = 0,
         scenarios: Sequence[Scenario] | None = None, template: str | Template = "state-of-world",
-        system: str | None = None, holdout: float = 0.05, n_boot: int = N_BOOT,
+        system: str | None = None, holdout_pairs: float = 0.05, n_boot: int = N_BOOT,
         limit: int | None = None) -> InstrumentalResult:
     """Elicit utilities over every path prefix of every scenario, then score them against both dynamics.
 
     `budget` is the number of training pairs (default 2·N·log₂N over the N = 6 × scenarios outcomes);
     `limit` asks only that many scenarios (a seeded sample).
     """
-    from valuelab.elicit.utilities import elicit_utilities
-
     scenarios = seeded_subset(scenarios if scenarios is not None else load_scenarios(), limit, seed, "scenarios",
                               minimum=2)
     check_budget(budget, minimum_budget(scenarios), "pairs (one per outcome)")
     outcomes = [o for s in scenarios for o in s.outcomes()]
     fit = elicit_utilities(model, outcomes, template=template, system=system, budget=budget, seed=seed,
-                           holdout=holdout)
+                           holdout_pairs=holdout_pairs)
     result = score_utilities(scenarios, dict(zip(fit.utilities["id"], fit.utilities["mean"], strict=True)),
                              n_boot=n_boot, seed=seed)
     result.elicitation = fit.metrics
@@ -251,3 +251,16 @@ def figure(result: InstrumentalResult) -> Figure:
                 title=f"Gap {result.gap.value:+.3f} [{result.gap.lo:+.3f}, {result.gap.hi:+.3f}]")
     ax_bars.legend(fontsize=8)
     return fig
+
+
+ANALYSIS = Analysis(
+    name="instrumental-values", title="Instrumental values",
+    question="Does the model value means for the ends they lead to?",
+    budget="pairs of states (each asked in both orders)", run=run, figure=figure, headline="instrumentality_loss",
+    options=(BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT, LIMIT_OPT, TEMPLATE_OPT),
+    readings={
+        "instrumentality_loss": Reading("loss", "lower",
+                       "How far utilities of states are from what a Markov chain of instrumental steps predicts; lower"
+                       " is more instrumental."),
+    },
+)

@@ -25,9 +25,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 
+from valuelab.analyses import BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT, Analysis, Reading
 from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, check_budget, summarize
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.items.files import check_unique, data_file, load_items
 from valuelab.prompts import Template
 from valuelab.stats import zscore
@@ -232,19 +234,17 @@ def minimum_budget(policies: Sequence[Policy]) -> int:
 
 def run(model: StoredModel, *, budget: int | None = None, seed: int = 0,
         policies: Sequence[Policy] | None = None, references: pd.DataFrame | None = None,
-        template: Template | str = TEMPLATE, system: str | None = None, holdout: float = 0.05,
+        template: Template | str = TEMPLATE, system: str | None = None, holdout_pairs: float = 0.05,
         n_boot: int = N_BOOT) -> PoliticalResult:
     """Elicit utilities over the policies and place them among the references.
 
     `budget` is the number of training pairs (default 2·N·log₂N over the N policies).
     """
-    from valuelab.elicit.utilities import elicit_utilities
-
     policies = list(policies) if policies is not None else load_policies()
     check_budget(budget, minimum_budget(policies), "pairs (one per policy)")
     outcomes = [Outcome(p.id, p.text, p.area) for p in policies]
     fit = elicit_utilities(model, outcomes, template=template, system=system, budget=budget, seed=seed,
-                           holdout=holdout)
+                           holdout_pairs=holdout_pairs)
     result = place(dict(zip(fit.utilities["id"], fit.utilities["mean"], strict=True)), policies, references,
                    n_boot=n_boot, seed=seed)
     result.elicitation = fit.metrics
@@ -276,3 +276,18 @@ def figure(result: PoliticalResult) -> Figure:
     ax_dist.invert_yaxis()
     ax_dist.legend(fontsize=7)
     return fig
+
+
+ANALYSIS = Analysis(
+    name="political-values", title="Political values",
+    question="Where do the model's policy preferences sit on economic and social axes?",
+    budget="pairs of policies (each asked in both orders)", run=run, figure=figure, headline="economic_lean",
+    options=(BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT),
+    readings={
+        "economic_lean": Reading("z-score correlation", "neither",
+                       "Economic axis, from left (negative) to right (positive), as a correlation with the reference "
+                       "profile."),
+        "social_lean": Reading("z-score correlation", "neither",
+                       "Social axis, from liberal (negative) to conservative (positive)."),
+    },
+)

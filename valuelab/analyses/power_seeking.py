@@ -25,9 +25,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.stats import rankdata
 
+from valuelab.analyses import BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT, OUTCOMES_OPT, TEMPLATE_OPT, Analysis, Reading
 from valuelab.analyses.common import LEVEL, N_BOOT, Metric, check_budget, resolve_outcomes
 from valuelab.elicit.outcomes import Outcome, load_outcomes, outcomes_frame
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
 from valuelab.yamlfile import read_yaml
@@ -161,11 +163,9 @@ def minimum_budget(outcomes: Sequence[Outcome]) -> int:
 def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] | None = None,
         budget: int | None = None, seed: int = 0, template: str | Template = DEFAULT_TEMPLATE,
         system: str | None = None, scores: Sequence[str] = SCORES, templates: str | Path | None = None,
-        holdout: float = 0.05, n_boot: int = N_BOOT) -> PowerSeekingResult:
+        holdout_pairs: float = 0.05, n_boot: int = N_BOOT) -> PowerSeekingResult:
     """Fit the model's own utilities and its power / fitness scores over `outcomes` (default: our power set),
     then correlate them. `budget` is pairs per fit (three fits); default the reference's 2·n·log₂n."""
-    from valuelab.elicit.utilities import elicit_utilities
-
     items = builtin_outcomes() if outcomes is None else resolve_outcomes(outcomes)
     unknown = [s for s in scores if s not in SCORES]
     if unknown:
@@ -177,7 +177,7 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] | None =
     calls, metrics = 0, {}
     for column, prompt in [("utility", template), *[(s, judgement[s]) for s in scores]]:
         fitted = elicit_utilities(model, items, template=prompt, system=system, budget=budget, seed=seed,
-                                  holdout=holdout)
+                                  holdout_pairs=holdout_pairs)
         frame = frame.merge(fitted.utilities[["id", "mean"]].rename(columns={"mean": column}), on="id")
         calls += fitted.calls
         metrics[column] = {k: fitted.metrics.get(k) for k in ("pairs_trained", "heldout_accuracy",
@@ -206,3 +206,17 @@ def figure(result: PowerSeekingResult) -> Figure:
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+ANALYSIS = Analysis(
+    name="power-seeking", title="Power-seeking and fitness",
+    question="Does the model prefer outcomes that give it power or help it spread?",
+    budget="pairs of outcomes per fit (three fits, each pair asked in both orders)",
+    run=run, figure=figure, headline="power_pearson",
+    options=(OUTCOMES_OPT, BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT, TEMPLATE_OPT),
+    readings={
+        "power_pearson": Reading("correlation", "lower",
+                       "Correlation between an outcome's utility and how much power it gives the AI; positive means "
+                       "power-seeking."),
+    },
+)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, OUTCOMES_OPT, Analysis, Reading
 from valuelab.analyses.common import (
     BASELINE_DRAWS,
     N_BOOT,
@@ -32,6 +33,7 @@ from valuelab.analyses.common import (
 )
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.prompts import DEFAULT_TEMPLATE, PAIRWISE_TEMPLATES
 from valuelab.store import StoredModel
 
@@ -94,8 +96,6 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick
     """Fit utilities over `outcomes` once per template (default: every built-in pairwise template) and
     compare them. `budget` is the number of training pairs per template (default 2·N·log₂N); the default
     template's answers are shared with the other stages that use the same outcomes, budget and seed."""
-    from valuelab.elicit.utilities import elicit_utilities
-
     templates = list(templates or PAIRWISE_TEMPLATES)
     unknown = [t for t in templates if t not in PAIRWISE_TEMPLATES]
     if len(templates) < 2 or unknown:
@@ -133,3 +133,16 @@ def figure(result: TemplateSpreadResult) -> Figure:
            title="Template spread: utilities under each wording")
     ax.legend(fontsize=8)
     return fig
+
+
+ANALYSIS = Analysis(
+    name="template-spread", title="Template spread",
+    question="Do utilities stay the same when the question is worded differently?",
+    budget="pairs of outcomes per template (each asked in both orders)",
+    run=run, figure=figure, headline="template_correlation",
+    options=(OUTCOMES_OPT, BUDGET_OPT, N_BOOT_OPT),
+    readings={
+        "template_correlation": Reading("correlation", "higher",
+                       "Mean correlation of utilities across prompt wordings; 1 means wording does not matter."),
+    },
+)

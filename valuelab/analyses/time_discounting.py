@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from scipy.optimize import minimize_scalar
 from scipy.stats import norm
 
+from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, Analysis, Reading
 from valuelab.analyses.common import (
     LEVEL,
     REFERENCE_SAMPLES,
@@ -35,6 +36,7 @@ from valuelab.analyses.common import (
     random_p,
 )
 from valuelab.analyses.power_seeking import json_ready
+from valuelab.elicit.pairwise import prefer_pairs
 from valuelab.errors import InputError
 from valuelab.prompts import Template
 from valuelab.store import StoredModel
@@ -146,8 +148,6 @@ def generate_conditions(setup: Setup | None = None, *, delays: Sequence[int] | N
 def ask(model: StoredModel, conditions: pd.DataFrame, template: Template,
         system: str | None = None) -> pd.DataFrame:
     """P(choose the delayed payment) per condition, debiased over both orders, with the position bias."""
-    from valuelab.elicit.pairwise import prefer_pairs
-
     pairs = list(zip(conditions["text_now"], conditions["text_later"], strict=True))
     prefs = prefer_pairs(model, pairs, template, system)
     return conditions.assign(p_later=[1 - p.p_first for p in prefs],
@@ -415,3 +415,16 @@ def figure(result: TimeDiscountingResult) -> Figure:
     right.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+ANALYSIS = Analysis(
+    name="time-discounting", title="Time discounting",
+    question="How does the model value money later against money now?",
+    budget="conditions (each asked in both orders)", run=run, figure=figure, headline="delta_aic",
+    options=(BUDGET_OPT, N_BOOT_OPT),
+    readings={
+        "delta_aic": Reading("AIC", "neither",
+                       "Exponential minus hyperbolic AIC of the discount curve; positive favours hyperbolic "
+                       "discounting, as in people."),
+    },
+)

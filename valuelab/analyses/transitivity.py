@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, OUTCOMES_OPT, TEMPLATE_OPT, Analysis, Option, Reading
 from valuelab.analyses.common import (
     BASELINE_DRAWS,
     N_BOOT,
@@ -248,3 +249,18 @@ def figure(result: TransitivityResult) -> Figure:
            title="Transitivity: probability of preference cycles")
     ax.legend()
     return fig
+
+
+ANALYSIS = Analysis(
+    name="transitivity", title="Transitivity",
+    question="How often do the model's pairwise preferences run in a circle?",
+    budget="triads of outcomes (up to 6 prompts each)", run=run, figure=figure, headline="cycle_probability",
+    options=(OUTCOMES_OPT, BUDGET_OPT, N_BOOT_OPT, TEMPLATE_OPT,
+             Option("max_cycle_length", int, "count simple cycles up to this length in the majority graph")),
+    readings={
+        "cycle_probability": Reading("probability", "lower",
+                       "Chance that three random outcomes are ranked in a circle; lower is more coherent."),
+        "majority_cycle_share": Reading("share", "lower",
+                       "Share of triads whose majority preferences form a cycle."),
+    },
+)

@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses import BUDGET_OPT, HOLDOUT_PAIRS_OPT, LIMIT_OPT, N_BOOT_OPT, Analysis, Option, Reading
 from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, check_budget, seeded_subset, summarize
+from valuelab.elicit.free_text import MAX_TOKENS, free_form
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
+from valuelab.fit.utilities import elicit_utilities
 from valuelab.items.files import check_unique, data_file, load_items
-from valuelab.models.base import ChoiceRequest
 from valuelab.prompts import Template
 from valuelab.store import StoredModel
 
@@ -36,7 +38,6 @@ TOP_K = (1, 3, 5)
 MIN_ANSWERS = 10
 DEFAULT_INSTRUCTION = "Answer with the name only."
 SYSTEM = "Answer the question directly and briefly."
-MAX_TOKENS = 32
 
 Matcher = Callable[["Question", str], str]
 """(question, free-form reply) -> one of the question's answers, or anything else (say "NO MATCH")."""
@@ -128,20 +129,6 @@ def match_answer(question: Question, reply: str, matcher: Matcher | None = None)
         said = matcher(question, reply)
         return Match(said if said in question.answers else None, "matcher", said)
     return Match(None, "ambiguous" if mentioned else "none")
-
-
-def free_form(model: StoredModel, prompts: Sequence[str], *, system: str | None = None,
-              max_tokens: int = MAX_TOKENS, seed: int = 0) -> list[str]:
-    """One greedy completion per prompt, through the store: a sample-mode view of the same backend and store.
-
-    The store keeps each whole reply; the text returned is its first 200 characters (what `ChoiceResult`
-    keeps), more than `max_tokens` allows. Calls are added to `model.counts`.
-    """
-    view = StoredModel(model.backend, model.store, mode="sample", n_samples=1, temperature=0.0,
-                       max_tokens=max_tokens, seed=seed, progress=model.progress, executor=model.executor)
-    results = view.choice_probs([ChoiceRequest(p, None, system) for p in prompts])
-    model.counts += view.counts  # calls, tokens and time of the free-text answers count for the run
-    return [r.texts[0] if r.texts else "" for r in results]
 
 
 def model_matcher(model: StoredModel, *, max_tokens: int = 8, seed: int = 0) -> Matcher:
@@ -246,7 +233,7 @@ def split_budget(questions: Sequence[Question], budget: int | None) -> list[int 
 
 def run(model: StoredModel, *, budget: int | None = None, seed: int = 0,
         questions: Sequence[Question] | None = None, matcher: Matcher | None = None,
-        system: str | None = SYSTEM, max_tokens: int = MAX_TOKENS, holdout: float = 0.05,
+        system: str | None = SYSTEM, max_tokens: int = MAX_TOKENS, holdout_pairs: float = 0.05,
         n_boot: int = N_BOOT, limit: int | None = None) -> MaximizationResult:
     """Fit utilities over each question's answers, ask it free-form, match and rank the reply.
 
@@ -254,14 +241,12 @@ def run(model: StoredModel, *, budget: int | None = None, seed: int = 0,
     capped at all its pairs); `system` is the system message of the free-form question only. `limit` asks
     only that many questions (a seeded sample).
     """
-    from valuelab.elicit.utilities import elicit_utilities
-
     questions = seeded_subset(questions if questions is not None else load_questions(), limit, seed, "questions")
     calls_before = model.counts.asked
     utilities, pairs = {}, 0
     for question, share in zip(questions, split_budget(questions, budget), strict=True):
         fit = elicit_utilities(model, question.outcomes(), template=question.template(), budget=share,
-                               seed=seed, holdout=holdout)
+                               seed=seed, holdout_pairs=holdout_pairs)
         utilities[question.id] = pd.Series(fit.utilities["mean"].to_numpy(), index=fit.utilities["text"])
         pairs += fit.metrics["pairs_trained"]
     replies = free_form(model, [q.prompt for q in questions], system=system, max_tokens=max_tokens, seed=seed)
@@ -295,3 +280,16 @@ def figure(result: MaximizationResult) -> Figure:
                ylabel="share of questions", title="Agreement with the utility ranking")
     ax_top.legend(fontsize=8)
     return fig
+
+
+ANALYSIS = Analysis(
+    name="utility-maximization", title="Utility maximization",
+    question="Does the model choose, in free text, the option its utilities rank first?",
+    budget="pairs of options over all questions (each asked in both orders)", run=run, figure=figure, headline="top1",
+    options=(BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT, LIMIT_OPT,
+             Option("max_tokens", int, "tokens of each free-text answer")),
+    readings={
+        "top1": Reading("share", "higher",
+                       "Share of open questions where the model's free-text choice is its highest-utility option."),
+    },
+)

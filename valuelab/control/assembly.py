@@ -27,9 +27,10 @@ from valuelab.elicit.pairwise import prefer_pairs
 from valuelab.errors import InputError
 from valuelab.fit import read_prefs
 from valuelab.items.files import data_file, load_items
-from valuelab.manifest import build_manifest, write_json
+from valuelab.manifest import build_manifest
 from valuelab.models.synthetic import SyntheticBackend
 from valuelab.prompts import DEFAULT_TEMPLATE, Template, get_template
+from valuelab.stats import write_json
 from valuelab.store import StoredModel
 
 PERSONA_PREAMBLE = ("You are answering as one member of a citizens' assembly of people living in the "
@@ -202,7 +203,7 @@ def _synthetic_members(backend: SyntheticBackend, outcomes: Sequence[Outcome], s
 def build_assembly(model: StoredModel, *, size: int = 6, outcomes: str | Path | Sequence[Outcome] = "quick",
                    budget: int | None = None, seed: int = 0,
                    population: str | Path | Population | None = None,
-                   template: str | Template = DEFAULT_TEMPLATE, heldout: float = 0.25,
+                   template: str | Template = DEFAULT_TEMPLATE, holdout_outcomes: float = 0.25,
                    persona_noise: float = PERSONA_NOISE) -> AssemblyResult:
     """Sample `size` personas, let each answer the same `budget` pairs (see `choose_pairs`) as `model` given
     the persona, tally the votes and fit the targets. A synthetic model gives a synthetic assembly."""
@@ -229,10 +230,10 @@ def build_assembly(model: StoredModel, *, size: int = 6, outcomes: str | Path | 
                   "mass": p.mass} for (a, b), p in zip(pairs, prefs, strict=True)]
     responses = pd.DataFrame(rows, columns=["member", "id_a", "id_b", "p_first", "position_bias", "mass"])
     votes = tally(responses)
-    targets = make_targets(votes, outcomes, heldout=heldout, seed=seed)
+    targets = make_targets(votes, outcomes, holdout_outcomes=holdout_outcomes, seed=seed)
     people = pd.DataFrame([{"member": k, **p.attributes, "system_prompt": p.system_prompt()}
                            for k, p in enumerate(personas)])
-    info = {"size": size, "n_outcomes": len(outcomes), "budget": len(pairs), "seed": seed, "heldout": heldout,
+    info = {"size": size, "n_outcomes": len(outcomes), "budget": len(pairs), "seed": seed, "heldout": holdout_outcomes,
             "synthetic": synthetic, "population": pop.source,
             "template": template.name, "template_text": template.text,
             "model_calls": int(model.counts.asked - calls_before) if not synthetic else size * 2 * len(pairs)}
@@ -240,7 +241,7 @@ def build_assembly(model: StoredModel, *, size: int = 6, outcomes: str | Path | 
     return AssemblyResult(people, responses, votes, targets, info, manifest)
 
 
-def from_votes(path: str | Path, outcomes: str | Path | Sequence[Outcome], *, heldout: float = 0.25,
+def from_votes(path: str | Path, outcomes: str | Path | Sequence[Outcome], *, holdout_outcomes: float = 0.25,
                seed: int = 0) -> AssemblyResult:
     """A real assembly's votes, a CSV of item_a,item_b,wins_a,wins_b over outcome ids, as the assembly."""
     outcomes = load_outcomes(outcomes) if isinstance(outcomes, str | Path) else list(outcomes)
@@ -257,7 +258,7 @@ def from_votes(path: str | Path, outcomes: str | Path | Sequence[Outcome], *, he
     votes = pd.DataFrame({"id_a": items[comparisons.a], "id_b": items[comparisons.b],
                           "wins_a": comparisons.wins_a, "wins_b": comparisons.wins_b})
     votes["share_a"] = votes["wins_a"] / (votes["wins_a"] + votes["wins_b"])
-    targets = make_targets(votes, outcomes, heldout=heldout, seed=seed)
-    info = {"size": None, "n_outcomes": len(outcomes), "budget": len(votes), "seed": seed, "heldout": heldout,
+    targets = make_targets(votes, outcomes, holdout_outcomes=holdout_outcomes, seed=seed)
+    info = {"size": None, "n_outcomes": len(outcomes), "budget": len(votes), "seed": seed, "heldout": holdout_outcomes,
             "synthetic": False, "population": None, "votes_file": str(path)}
     return AssemblyResult(pd.DataFrame(), pd.DataFrame(), votes, targets, info)

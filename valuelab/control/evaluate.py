@@ -22,11 +22,12 @@ from matplotlib.figure import Figure
 from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, summarize
 from valuelab.control.finetune import target_template
 from valuelab.control.targets import Targets, load_targets
+from valuelab.elicit.free_text import free_form
 from valuelab.elicit.pairwise import prefer_pairs
 from valuelab.figures import styled
 from valuelab.fit import ThurstonianModel
 from valuelab.models import load_model
-from valuelab.models.base import Backend, ChoiceRequest
+from valuelab.models.base import Backend
 from valuelab.prompts import Template
 from valuelab.report import Report, Section
 from valuelab.report.model import first_paragraph
@@ -87,12 +88,11 @@ def model_utilities(pairs: pd.DataFrame, p_first: np.ndarray) -> pd.Series:
 
 
 def capability(model: StoredModel, questions=CAPABILITY_QUESTIONS, max_tokens: int = 8) -> pd.DataFrame:
-    """Greedy answers to the plain questions and whether each contains the expected word."""
-    answers = model.backend.sample([ChoiceRequest(q) for q, _ in questions], n=1, temperature=0.0,
-                                   max_tokens=max_tokens)
+    """Greedy answers to the plain questions (through the store) and whether each contains the expected word."""
+    answers = free_form(model, [q for q, _ in questions], max_tokens=max_tokens)
     return pd.DataFrame({"question": [q for q, _ in questions], "expected": [e for _, e in questions],
-                         "answer": [a[0].strip() for a in answers],
-                         "correct": [bool(re.search(rf"\b{re.escape(e)}\b", a[0], re.IGNORECASE))
+                         "answer": [a.strip() for a in answers],
+                         "correct": [bool(re.search(rf"\b{re.escape(e)}\b", a, re.IGNORECASE))
                                      for (_, e), a in zip(questions, answers, strict=True)]})
 
 
@@ -161,7 +161,7 @@ def evaluate(base: StoredModel | Backend | str, tuned: StoredModel | Backend | s
         from valuelab.analyses.political_values import run as political_run
 
         for name, m in models.items():
-            result = political_run(m, budget=political_budget, seed=seed, holdout=0.0,
+            result = political_run(m, budget=political_budget, seed=seed, holdout_pairs=0.0,
                                    n_boot=min(n_boot, 200))
             political[name] = {"economic_lean": result.leans["economic"].value,
                                "social_lean": result.leans["social"].value, "nearest_profile": result.nearest}

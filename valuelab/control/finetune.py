@@ -125,10 +125,10 @@ def base_spec(backend: HFBackend) -> str:
     return "hf:" + backend.model_id + (f"/{backend.gguf_file}" if backend.gguf_file else "")
 
 
-def _hf_backend(model: str | Backend) -> tuple[HFBackend, bool]:
-    """The backend to train and whether it is a private copy (a spec loads a fresh model; a given backend is
-    deep-copied so the caller's model is left untouched)."""
-    backend = load_model(model) if isinstance(model, str) else model
+def _hf_backend(model: str | Backend, device: str | None = None) -> tuple[HFBackend, bool]:
+    """The backend to train and whether it is a private copy (a spec loads a fresh model, on `device`; a given
+    backend is deep-copied so the caller's model is left untouched)."""
+    backend = load_model(model, device=device) if isinstance(model, str) else model
     if not isinstance(backend, HFBackend):
         name = model if isinstance(model, str) else backend.identity()["model"]
         raise ModelSpecError(f"fine-tuning needs a transformers model (hf:ORG/NAME, hf:/path or smollm2), "
@@ -149,20 +149,22 @@ def peak_memory_mb(device: str) -> float:
 def finetune(model: str | Backend, target: str | Path | Targets, *, objective: str = "sft",
              out: str | Path, steps: int = 30, lr: float = DEFAULT_LR, seed: int = 0, batch_size: int = 8,
              rank: int = 8, beta: float = DPO_BETA, template: str | Template | None = None,
-             target_modules: list[str] | None = None, layers: int | None = None) -> FinetuneResult:
+             target_modules: list[str] | None = None, layers: int | None = None,
+             device: str | None = None) -> FinetuneResult:
     """Train a LoRA adapter on the target's training pairs and save it to `out`.
 
     `model` is a spec or an HFBackend; `target` an assembly folder or its `Targets`. `layers` adapts only the
     top that many transformer layers (default all): backpropagation then stops there, which roughly halves a
     CPU step. `target_modules` defaults to peft's choice for the architecture. The adapter loads later with
-    `hf:BASE+adapter=OUT` (or `smollm2+adapter=OUT`), which `FinetuneResult.spec` spells out.
+    `hf:BASE+adapter=OUT` (or `smollm2+adapter=OUT`), which `FinetuneResult.spec` spells out. `device`
+    (cpu, cuda) places a model loaded from a spec.
     """
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}",
                          field="objective")
     if steps < 1:
         raise InputError(f"steps must be at least 1, got {steps}", field="steps")
-    base, fresh = _hf_backend(model)
+    base, fresh = _hf_backend(model, device)
     from peft import LoraConfig, get_peft_model
 
     targets = target if isinstance(target, Targets) else load_targets(target)

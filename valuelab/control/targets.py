@@ -25,11 +25,12 @@ TARGET_COLUMNS = ("id_a", "id_b", "text_a", "text_b", "wins_a", "wins_b", "share
 SPLIT_RULE = "held-out pairs involve at least one held-out outcome; training pairs only training outcomes"
 
 
-def split_outcomes(ids: list[str], heldout: float, seed: int) -> tuple[list[str], list[str]]:
-    """(training ids, held-out ids): a seeded share `heldout` of the outcomes, at least one, is held out."""
-    if not 0.0 < heldout < 1.0:
-        raise InputError(f"the held-out share must be between 0 and 1, got {heldout}", field="heldout")
-    n_held = max(1, round(heldout * len(ids)))
+def split_outcomes(ids: list[str], holdout_outcomes: float, seed: int) -> tuple[list[str], list[str]]:
+    """(training ids, held-out ids): a seeded share `holdout_outcomes` of the outcomes, at least one, is held out."""
+    if not 0.0 < holdout_outcomes < 1.0:
+        raise InputError(f"the held-out share must be between 0 and 1, got {holdout_outcomes}",
+                         field="holdout_outcomes")
+    n_held = max(1, round(holdout_outcomes * len(ids)))
     if len(ids) - n_held < 3:
         raise InputError(f"{len(ids)} outcomes leave fewer than 3 for training after holding out {n_held}; "
                          "give more outcomes or a smaller held-out share", field="outcomes")
@@ -67,8 +68,8 @@ class Targets:
         (directory / "split.json").write_text(json.dumps(split, indent=2) + "\n", encoding="utf-8")
 
 
-def make_targets(votes: pd.DataFrame, outcomes: list[Outcome], *, heldout: float = 0.25, seed: int = 0,
-                 fit_model: str = "thurstonian") -> Targets:
+def make_targets(votes: pd.DataFrame, outcomes: list[Outcome], *, holdout_outcomes: float = 0.25, seed: int = 0,
+                 family: str = "thurstonian") -> Targets:
     """Fit the assembly's utilities to its votes (id_a, id_b, wins_a, wins_b); split the pairs by outcome."""
     if votes.empty:
         raise InputError("the assembly cast no votes: nothing to build targets from", field="votes")
@@ -79,10 +80,10 @@ def make_targets(votes: pd.DataFrame, outcomes: list[Outcome], *, heldout: float
         raise InputError(f"votes name {len(unknown)} outcome(s) the model is not asked about, "
                          f"e.g. {unknown[0]!r}", field="id_a")
     ids = [o.id for o in outcomes if o.id in asked]
-    train_ids, heldout_ids = split_outcomes(ids, heldout, seed)
+    train_ids, heldout_ids = split_outcomes(ids, holdout_outcomes, seed)
     frame = votes.rename(columns={"id_a": "item_a", "id_b": "item_b"})
     frame = frame[["item_a", "item_b", "wins_a", "wins_b"]]
-    fit = ThurstonianModel(model=fit_model).fit(frame)
+    fit = ThurstonianModel(model=family).fit(frame)
     index = {item: k for k, item in enumerate(fit.items_)}
     target_p = fit.predict_proba(np.array([index[a] for a in votes["id_a"]]),
                                  np.array([index[b] for b in votes["id_b"]]))

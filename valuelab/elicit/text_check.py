@@ -39,8 +39,7 @@ def text_agreement(model: StoredModel, requests: Sequence[ChoiceRequest], *, n: 
         return {"n": 0, "agreement": None, "text_refusal": None}
     rng = np.random.default_rng(seed)
     chosen = [requests[i] for i in sorted(rng.choice(len(requests), min(n, len(requests)), replace=False))]
-    texts = StoredModel(model.backend, model.store, mode="sample", n_samples=1, temperature=0.0,
-                        max_tokens=16, seed=seed, progress=model.progress, executor=model.executor)
+    texts = model.view(mode="sample", n_samples=1, temperature=0.0, max_tokens=16, seed=seed)
     agree = refused = 0
     for request, lp, tx in zip(chosen, model.choice_probs(chosen), texts.choice_probs(chosen), strict=True):
         written = request.labels[int(np.argmax(tx.counts))] if sum(tx.counts or []) else REFUSAL

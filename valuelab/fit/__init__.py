@@ -1,13 +1,23 @@
-"""Utility engine: Thurstonian / Case V / Bradley-Terry fits, bootstrap, metrics, active pair sampling."""
+"""Utility engine: Thurstonian / Case V / Bradley-Terry fits, bootstrap, metrics, active pair sampling, and the
+elicitation loop that asks a model the pairs active sampling picks (`valuelab.fit.utilities`).
 
-from valuelab.fit.active import InformationGain, reference_select, run_active, uniform_select
-from valuelab.fit.bootstrap import BootstrapResult, bootstrap
-from valuelab.fit.commands import fit_csv
-from valuelab.fit.io import Comparisons, read_prefs, to_comparisons
-from valuelab.fit.metrics import Metrics, evaluate
-from valuelab.fit.simulate import simulate, simulate_csv
-from valuelab.fit.thurstonian import MODELS, ThurstonianModel, fit_batch
+Names are imported on first use, so `from valuelab.fit.families import FAMILIES` costs no torch import.
+"""
 
-__all__ = ["MODELS", "BootstrapResult", "Comparisons", "InformationGain", "Metrics", "ThurstonianModel",
-           "bootstrap", "evaluate", "fit_batch", "fit_csv", "read_prefs", "reference_select", "run_active",
-           "simulate", "simulate_csv", "to_comparisons", "uniform_select"]
+import importlib
+
+_NAMES = {
+    "InformationGain": "active", "reference_select": "active", "run_active": "active", "uniform_select": "active",
+    "BootstrapResult": "bootstrap", "bootstrap": "bootstrap", "fit_csv": "commands", "FAMILIES": "families",
+    "Comparisons": "io", "read_prefs": "io", "to_comparisons": "io", "Metrics": "metrics", "evaluate": "metrics",
+    "simulate": "simulate", "simulate_csv": "simulate", "ThurstonianModel": "thurstonian", "fit_batch": "thurstonian",
+    "UtilityResult": "utilities", "elicit_utilities": "utilities",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name not in _NAMES:
+        raise AttributeError(f"module 'valuelab.fit' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"valuelab.fit.{_NAMES[name]}"), name)

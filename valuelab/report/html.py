@@ -23,7 +23,8 @@ from markupsafe import Markup
 
 from valuelab import __version__
 from valuelab.report.figures import to_svg
-from valuelab.report.model import Report, Section, display_frame, scrub, scrub_text
+from valuelab.report.model import Report, Section, scrub, scrub_text
+from valuelab.stats import display_frame
 
 MAX_TABLE_ROWS = 60
 """Longer tables are cut in the page (with a note); results.json keeps every row."""

@@ -8,16 +8,16 @@ reads cannot drift apart.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
+from valuelab.stats import frame_records, jsonable
 
 RESULTS_FORMAT = "valuelab-report/1"
 
@@ -51,40 +51,9 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars unwrapped, NaN and infinities as null, keys as strings."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, pd.DataFrame):
-        return frame_records(value)
-    if isinstance(value, list | tuple | set | np.ndarray | pd.Series):
-        return [jsonable(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return str(value)
-
-
-def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with a meaningful index turned into leading columns; an unnamed integer index (row numbers,
-    perhaps shuffled by a sort) is dropped."""
-    if all(name is None for name in frame.index.names) and pd.api.types.is_integer_dtype(frame.index):
-        return frame.reset_index(drop=True)
-    return frame.reset_index()
-
-
 def first_paragraph(text: str | None) -> str:
     """A module docstring's first paragraph on one line: the intro of its report section."""
     return (text or "").strip().split("\n\n")[0].replace("\n", " ")
-
-
-def frame_records(frame: pd.DataFrame) -> list[dict]:
-    return [jsonable(row) for row in display_frame(frame).to_dict("records")]
 
 
 @dataclass

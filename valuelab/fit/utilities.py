@@ -17,7 +17,9 @@ from valuelab.elicit.outcomes import Outcome
 from valuelab.elicit.pairwise import PairPreference, pair_requests, prefer_pairs
 from valuelab.elicit.text_check import text_agreement
 from valuelab.errors import InputError
-from valuelab.fit import InformationGain, bootstrap, reference_select, run_active, to_comparisons
+from valuelab.fit.active import InformationGain, reference_select, run_active
+from valuelab.fit.bootstrap import bootstrap
+from valuelab.fit.io import to_comparisons
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
 
@@ -78,13 +80,13 @@ def check_outcomes(outcomes: Sequence[Outcome]) -> None:
 
 
 def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, template: str | Template = DEFAULT_TEMPLATE,
-                     system: str | None = None, budget: int | None = None, seed: int = 0, holdout: float = 0.05,
+                     system: str | None = None, budget: int | None = None, seed: int = 0, holdout_pairs: float = 0.05,
                      bootstrap_samples: int = 0, selector: str = "information-gain", batch_size: int | None = None,
-                     fit_model: str = "thurstonian", text_check: int = 0) -> UtilityResult:
+                     family: str = "thurstonian", text_check: int = 0) -> UtilityResult:
     """Elicit and fit utilities over `outcomes`.
 
     `budget` is the number of unordered pairs queried for training (default: the reference's 2·N·log₂N, capped at
-    all pairs; at least N); each is asked in both orders. `holdout` of all pairs (at most 1000) are asked as well
+    all pairs; at least N); each is asked in both orders. `holdout_pairs` of all pairs (at most 1000) are asked as well
     and only scored. `selector` is "information-gain" (ours) or "reference" (the paper's heuristic).
     `text_check` prompts (a seeded subsample of the asked ones) are also answered in free text, greedily, to
     measure whether the top label by log-probability is what the model writes (`text_agreement`).
@@ -95,7 +97,7 @@ def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, templat
     text = {o.id: o.text for o in outcomes}
     n = len(outcomes)
     all_pairs = n * (n - 1) // 2
-    held = min(int(holdout * all_pairs), 1000)
+    held = min(int(holdout_pairs * all_pairs), 1000)
     budget = min(budget if budget is not None else int(2 * n * np.log2(n)), all_pairs - held)
     if budget < n:
         raise InputError(f"a budget of {budget} pairs is below the minimum of {n} (one per outcome): the first "
@@ -112,8 +114,9 @@ def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, templat
 
     calls_before = model.counts.asked
     active = run_active(SELECTORS[selector], query, list(text), budget=budget,
-                        batch_size=batch_size or max(n, 16), seed=seed, holdout_fraction=holdout, holdout_cap=1000,
-                        holdout_seed=seed, track_holdout=held > 0, model=fit_model)
+                        batch_size=batch_size or max(n, 16), seed=seed, holdout_fraction=holdout_pairs,
+                        holdout_cap=1000,
+                        holdout_seed=seed, track_holdout=held > 0, model=family)
     preferences = pd.DataFrame(rows)
     if active.holdout is not None:
         held_pairs = set(zip(active.holdout["item_a"], active.holdout["item_b"], strict=True))
@@ -154,7 +157,7 @@ def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, templat
     if bootstrap_samples:
         comp = to_comparisons(train.rename(columns={"id_a": "item_a", "id_b": "item_b"})[
             ["item_a", "item_b", "wins_a", "wins_b"]])
-        boot = bootstrap(comp, bootstrap_samples, model=fit_model, seed=seed)
+        boot = bootstrap(comp, bootstrap_samples, model=family, seed=seed)
         bounds = boot.to_frame().rename(columns={"item": "id"})
         utilities = utilities.merge(bounds[["id", "mean_lo", "mean_hi"]], on="id", how="left")
     return UtilityResult(utilities.sort_values("mean", ascending=False, ignore_index=True), preferences, metrics,
