@@ -142,8 +142,8 @@ def test_cli_compares_with_a_reference_and_refuses_it_elsewhere(tmp_path, capsys
             "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "out")]
     assert main(args) == 0
     summary = json.loads((tmp_path / "out" / "convergence.json").read_text())
-    assert summary["pearson_r"]["value"] > 0.9
+    assert summary["headline"] == "pearson_r" and summary["metrics"][0]["value"] > 0.9
     capsys.readouterr()
     assert main(["analyze", "transitivity", "synthetic:8", "--reference", str(reference),
                  "--store", str(tmp_path / "s.sqlite")]) == 2
-    assert "options of the convergence analysis only" in capsys.readouterr().err
+    assert "analysis 'transitivity' takes no option --reference" in capsys.readouterr().err

@@ -22,7 +22,8 @@ BY_ID = {q.id: q for q in QUESTIONS}
 
 class ArgmaxAnswerer(SyntheticBackend):
     """TEST DOUBLE: a synthetic agent with planted, well-separated utilities over every answer, which
-    answers a free-form question (a request without options) by naming its highest-utility answer."""
+    answers a free-form question (a request whose labels are its open answers, or one without options) with a
+    sentence naming its highest-utility answer."""
 
     def __init__(self, questions: Sequence[um.Question], seed: int = 0):
         rng = np.random.default_rng(seed)
@@ -34,7 +35,7 @@ class ArgmaxAnswerer(SyntheticBackend):
         self.best = {q.prompt: max(q.answers, key=lambda a: self.truth[a][0]) for q in questions}
 
     def sample(self, requests, n, temperature=1.0, max_tokens=16, seed=0):
-        if all(r.options is None for r in requests):
+        if all(r.options is None or r.labels == r.options for r in requests):
             return [[f"I would choose {self.best[r.prompt]}, without a doubt."] * n for r in requests]
         return super().sample(requests, n, temperature, max_tokens, seed)
 

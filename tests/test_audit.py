@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from test_report import chromium, console_messages, pdf_text, rasterize
 
-from valuelab.audit import COULD_NOT_RUN, SUITES, run_audit
+from valuelab.audits import COULD_NOT_RUN, SUITES, run_audit
 from valuelab.elicit.outcomes import load_outcomes
 from valuelab.models import load_model
 from valuelab.store import Store, StoredModel
@@ -38,13 +38,12 @@ def test_quick_suite_on_a_synthetic_agent_runs_every_stage(tmp_path):
     report = audit.report
     keys = [s.key for s in report.sections]
     assert keys[0] == "utilities" and keys[-2:] == ["robustness", "cost"]
-    assert set(keys[1:-2]) == {stage.key for stage in SUITES["quick"]}
+    assert keys[:-2] == [stage.key for stage in SUITES["quick"]]
     failed = {s.key: s.notes for s in report.sections if any(n.startswith(COULD_NOT_RUN) for n in s.notes)}
-    # A synthetic agent answers forced choices only; utility maximization asks an open question.
-    assert list(failed) == ["utility-maximization"] and "needs what each label stands for" in failed[
-        "utility-maximization"][0]
+    assert not failed  # utility maximization too: the synthetic agent picks among an open question's answers
     names = {h["name"] for h in report.headline}
     assert any("heldout accuracy" in n for n in names) and any("cycle probability" in n for n in names)
+    assert any(n.startswith("Utility maximization: top1") for n in names)
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     accuracy = next(s for s in results["sections"] if s["key"] == "accuracy")
     assert accuracy["numbers"]["heldout_accuracy"]["value"] > 0.8  # a coherent agent is predictable
@@ -92,19 +91,22 @@ def stored_count(path: Path) -> int:
 
 @pytest.mark.slow
 def test_quick_audit_of_the_embedded_model_killed_and_resumed(tmp_path, cli_env):
-    """The demo's command, SIGKILLed part-way: the rerun asks only what is missing and writes the full report."""
+    """The demo's command on a 12-outcome set, SIGKILLed once its first answers are stored: the rerun asks only
+    what is missing, every stage runs, and the full report is written. Nothing here depends on how fast the
+    machine is: the kill waits for the store, not for a clock."""
     out = tmp_path / "smollm2"
-    cmd = [sys.executable, "-m", "valuelab.cli", "audit", "smollm2", "--suite", "quick", "--out", str(out)]
+    outcomes = write_outcomes(tmp_path / "o.jsonl", [o.text for o in load_outcomes("quick")[::5]])
+    cmd = [sys.executable, "-m", "valuelab.cli", "audit", "smollm2", "--suite", "quick", "--out", str(out),
+           "--outcomes", str(outcomes)]
     proc = subprocess.Popen(cmd, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 900
-    while proc.poll() is None and time.time() < deadline and stored_count(out / "store.sqlite") < 300:
-        time.sleep(0.5)
+    while proc.poll() is None and stored_count(out / "store.sqlite") < 64:  # one committed chunk
+        time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = stored_count(out / "store.sqlite")
-    assert before >= 300 and not (out / "report.html").exists()
+    assert before >= 64 and not (out / "report.html").exists()
 
-    rerun = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=1800)
+    rerun = subprocess.run(cmd, env=cli_env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     asked = int(re.search(r"(\d+) prompts asked", rerun.stderr).group(1))
     assert stored_count(out / "store.sqlite") == before + asked  # nothing asked twice
@@ -112,7 +114,9 @@ def test_quick_audit_of_the_embedded_model_killed_and_resumed(tmp_path, cli_env)
     results = json.loads((out / "results.json").read_text())
     assert results["model"].startswith("smollm2:")
     keys = [s["key"] for s in results["sections"]]
-    assert "accuracy" in keys and "dilemmas-everyday" in keys and "survey-mft" in keys
+    assert keys[:-2] == [stage.key for stage in SUITES["quick"]]
+    failed = [(s["key"], s["notes"]) for s in results["sections"] if any(COULD_NOT_RUN in n for n in s["notes"])]
+    assert not failed, failed
     page = out / "report.html"
     dom = chromium(page, tmp_path, "--dump-dom")
     assert dom.returncode == 0 and console_messages(dom.stderr) == []

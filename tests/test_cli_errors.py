@@ -15,7 +15,7 @@ def valuelab(*args, env):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["prefer", "gpt4", "a", "b"], "unknown model spec 'gpt4': it should start with one of"),
+    (["prefer", "gpt4", "a", "b"], "unknown model spec 'gpt4': it should look like one of"),
     (["prefer", "openai:gpt-4o", "a", "b"], "missing API key: set the environment variable OPENAI_API_KEY"),
     (["prefer", "openai:m", "--base-url", "http://127.0.0.1:9/v1", "a", "b"], "is the server running"),
     (["prefer", "openai:m", "--api-key-env", "NO_SUCH_VAR", "--base-url", "http://127.0.0.1:9/v1", "a", "b"],

@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from valuelab.elicit.dilemmas import (
+from valuelab.errors import InputError
+from valuelab.frameworks.mft import FOUNDATIONS
+from valuelab.frameworks.schwartz import REFINED_VALUES
+from valuelab.frameworks.wvs import POLE_NAMES
+from valuelab.items.dilemmas import (
     Action,
     Dilemma,
     check_dilemma_files,
@@ -22,10 +26,6 @@ from valuelab.elicit.dilemmas import (
     tag_balance,
     validate_dilemma_file,
 )
-from valuelab.errors import InputError
-from valuelab.frameworks.mft import FOUNDATIONS
-from valuelab.frameworks.schwartz import REFINED_VALUES
-from valuelab.frameworks.wvs import POLE_NAMES
 
 MIN_PER_SIDE = 4
 """Each refined value, foundation and pole is on side a in at least this many dilemmas, and on side b too."""

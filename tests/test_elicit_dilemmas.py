@@ -7,19 +7,12 @@ import json
 
 import pytest
 
-from valuelab.elicit.dilemmas import (
-    ORDERS,
-    aggregate_choices,
-    dilemma_requests,
-    elicit_dilemmas,
-    load_dailydilemmas,
-    load_dilemma_source,
-    load_dilemmas,
-    load_moralchoice,
-    run_dilemmas,
-)
+from valuelab.analyses.dilemmas import aggregate_choices
+from valuelab.analyses.dilemmas import run as run_dilemmas
+from valuelab.elicit.dilemmas import ORDERS, dilemma_requests, elicit_dilemmas
 from valuelab.errors import InputError
 from valuelab.frameworks.schwartz import HIGHER_ORDER
+from valuelab.items.dilemmas import load_dailydilemmas, load_dilemma_source, load_dilemmas, load_moralchoice
 from valuelab.models import load_model
 from valuelab.models.synthetic import SyntheticBackend
 from valuelab.store import Store, StoredModel

@@ -8,16 +8,12 @@ import shutil
 
 import pytest
 
-from valuelab.elicit import surveys
-from valuelab.elicit.surveys import (
-    aggregate_ratings,
-    elicit_survey,
-    item_request,
-    load_instrument,
-    run_survey,
-    scale_labels,
-)
+from valuelab.analyses.surveys import aggregate_ratings
+from valuelab.analyses.surveys import run as run_survey
+from valuelab.elicit.surveys import elicit_survey, item_request, scale_labels
 from valuelab.frameworks.schwartz import HIGHER_ORDER
+from valuelab.items import surveys
+from valuelab.items.surveys import load_instrument
 from valuelab.models import load_model
 from valuelab.models.synthetic import SyntheticBackend
 from valuelab.store import Store, StoredModel

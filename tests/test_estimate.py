@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from valuelab.audit import SUITES, TEXT_CHECK, run_audit
-from valuelab.estimate import StandIn, estimate, estimate_frame, planned_stages
+from valuelab.analyses import get
+from valuelab.analyses.suites import SUITES, plan
+from valuelab.analyses.utilities import TEXT_CHECK
+from valuelab.audits import run_audit
+from valuelab.estimate import StandIn, estimate, estimate_frame
 from valuelab.models import load_model
 from valuelab.store import Store, StoredModel
 
@@ -42,8 +45,8 @@ def test_tokens_come_from_the_models_tokenizer_and_a_small_sample_extrapolates(s
     assert exact.token_count == "tokenizer"
     stand_in = StandIn()
     model = StoredModel(stand_in, Store(), progress=False)
-    for stage in planned_stages("quick", only=["corrigibility"]):
-        __import__(stage.module, fromlist=["_"]).__dict__[stage.runner](model, seed=0, **stage.options)
+    for stage in plan("quick", only=["corrigibility"]):
+        get(stage.analysis).run(model, seed=0, **stage.options)
     lengths = [len(smollm2.tokenizer(smollm2.render(r), add_special_tokens=False).input_ids)
                for r, _, _ in stand_in.asked]
     assert exact.total().prompt_tokens == sum(lengths)

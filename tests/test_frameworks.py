@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from valuelab.elicit.dilemmas import TAG_LEVELS, dilemmas_frame, load_dilemmas
 from valuelab.frameworks.dilemmas import (
     fit_weights,
     random_choices,
@@ -20,6 +19,7 @@ from valuelab.frameworks.dilemmas import (
 )
 from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
 from valuelab.frameworks.schwartz import REFINED_VALUES, circumplex_fit
+from valuelab.items.dilemmas import TAG_LEVELS, dilemmas_frame, load_dilemmas
 from valuelab.stats import frame_interval, jsonable
 
 ORDER = list(REFINED_VALUES)

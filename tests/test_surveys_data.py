@@ -12,17 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from valuelab.elicit.surveys import (
-    builtin_path,
-    load_instrument,
-    score_mft,
-    score_schwartz,
-    score_wvs,
-)
 from valuelab.errors import InputError
 from valuelab.frameworks.mft import FOUNDATIONS
 from valuelab.frameworks.schwartz import BASIC_VALUES, HIGHER_ORDER, REFINED_VALUES
+from valuelab.frameworks.surveys import score_mft, score_schwartz, score_wvs
 from valuelab.frameworks.wvs import POLES
+from valuelab.items.surveys import builtin_path, load_instrument
 
 LICENSE = "CC-BY-4.0, written by the valuelab authors"
 
@@ -103,7 +98,7 @@ def test_cultural_map_instrument(wvs):
 
 
 def test_check_command():
-    done = subprocess.run([sys.executable, "-m", "valuelab.elicit.surveys", "check"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "valuelab.items.surveys", "check"], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count(": ok") == 3

@@ -234,7 +234,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from valuelab.analyses import get
 
     spec = get(args.name)
-    parsed = analysis_parser(spec).parse_args(args.rest)
+    parsed, extra = analysis_parser(spec).parse_known_args(args.rest)
+    if extra:
+        offered = ", ".join(o.flag for o in spec.options) or "none"
+        raise InputError(f"analysis {spec.name!r} takes no option {' '.join(extra)} (its options: {offered}; "
+                         f"`valuelab analyze {spec.name} --help`)")
     options = {o.name: getattr(parsed, o.name) for o in spec.options}
     return run_and_write(parsed, spec.name, options, spec.name)
 
@@ -249,7 +253,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from valuelab.audit import run_audit
+    from valuelab.audits import run_audit
 
     if args.store is None:  # the audit's answers live beside its report, so a rerun resumes from them
         args.store = args.out / "store.sqlite"

@@ -11,14 +11,15 @@ four characters per token); time from a given or measured prompts-per-second rat
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from valuelab.errors import InputError
+from valuelab.analyses import get
+from valuelab.analyses.suites import plan
+from valuelab.models import load_model, parse_spec
 from valuelab.models.base import Backend, ChoiceRequest
 from valuelab.models.synthetic import SyntheticBackend
 from valuelab.store import Store, StoredModel
@@ -31,8 +32,6 @@ TOKENS_PER_MESSAGE = 4
 
 FREE_FORM_REPLY = "I would pick the first one."
 
-LOCAL_KINDS = ("smollm2", "hf")
-"""Backends that read label probabilities from one forward pass: no completion token in log-prob mode."""
 
 
 class StandIn(SyntheticBackend):
@@ -90,35 +89,14 @@ class Estimate:
                 "total": asdict(self.total())}
 
 
-def planned_stages(suite_or_stages, outcomes: str | None = None, only: Sequence[str] | None = None) -> list:
-    """The audit's stages as `run_audit` runs them: for a suite, the utility ranking first, then the suite's
-    stages (`only` picks among these)."""
-    from valuelab.audit import SUITES, Stage
-
-    ranking = []
-    if isinstance(suite_or_stages, str):
-        if suite_or_stages not in SUITES:
-            raise InputError(f"unknown suite {suite_or_stages!r}; choose one of {', '.join(SUITES)}", field="suite")
-        ranking = [Stage("utilities", "Utility ranking", "valuelab.audit", {
-            "outcomes": outcomes or ("quick" if suite_or_stages == "quick" else "core"),
-            "budget": 90 if suite_or_stages == "quick" else None}, runner="utility_ranking_section")]
-        suite_or_stages = SUITES[suite_or_stages]
-    stages = [s for s in suite_or_stages if only is None or s.key in only]
-    if outcomes:
-        stages = [Stage(s.key, s.title, s.module, {**s.options, "outcomes": outcomes}, s.runner)
-                  if "outcomes" in s.options else s for s in stages]
-    return ranking + stages
-
-
 def token_counter(model_spec: str, backend: Backend | None = None) -> tuple[Callable[[ChoiceRequest], int], str]:
     """Prompt tokens of one question for the planned model, and how they are counted."""
     tokenizer, render = None, None
+    spec = parse_spec(model_spec)
     if backend is not None and hasattr(backend, "tokenizer"):
         tokenizer, render = backend.tokenizer, backend.render
-    elif model_spec.startswith(("smollm2", "hf:", "vllm:")):
-        from valuelab.models import load_model
-
-        prefix, _, name = model_spec.partition("+adapter=")[0].partition(":")
+    elif spec.prefix in ("smollm2", "hf", "vllm"):
+        prefix, name = spec.prefix, spec.name
         try:
             if prefix == "smollm2" or name.endswith(".gguf"):
                 tokenizer = load_model(prefix if prefix == "smollm2" else f"hf:{name}").tokenizer
@@ -158,26 +136,25 @@ def estimate(suite_or_stages="quick", model_spec: str = "smollm2", *, seed: int 
              sample_size: int = 100) -> Estimate:
     """Predicted prompts, calls, tokens and seconds per stage of an audit of `model_spec`.
 
-    `suite_or_stages` is a suite name (the utility ranking stage is included, as `valuelab audit` runs it) or
-    a list of `valuelab.audit.Stage`. Time needs `prompts_per_second`, or `measure=N` to time N of the planned
-    prompts on the model (loaded from `model_spec` unless `backend` is given); without either it is left out.
+    `suite_or_stages` is a suite name or a list of `valuelab.analyses.suites.Stage`, planned exactly as
+    `valuelab audit` plans it (`valuelab.analyses.suites.plan`). Time needs `prompts_per_second`, or
+    `measure=N` to time N of the planned prompts on the model (loaded from `model_spec` unless `backend` is
+    given); without either it is left out.
     """
     from matplotlib import pyplot as plt
 
     stand_in = StandIn()
     model = StoredModel(stand_in, Store(), mode=mode, n_samples=n_samples, max_tokens=max_tokens, progress=False)
     count, how = token_counter(model_spec, backend)
-    local = model_spec.partition(":")[0].partition("+")[0] in LOCAL_KINDS
+    local = parse_spec(model_spec).provider.local
     rows, spans = [], []
-    for stage in planned_stages(suite_or_stages, outcomes, only):
+    for stage in plan(suite_or_stages, outcomes, only):
         start, asked = len(stand_in.asked), model.counts.asked
-        getattr(importlib.import_module(stage.module), stage.runner)(model, seed=seed, **stage.options)
+        get(stage.analysis).run(model, seed=seed, **stage.options)
         plt.close("all")
         spans.append((start, len(stand_in.asked)))
         rows.append((stage, model.counts.asked - asked))
     if measure and prompts_per_second is None:
-        from valuelab.models import load_model
-
         asked = [r for r, _, _ in stand_in.asked]
         picks = [asked[k * len(asked) // (measure + 2)] for k in range(measure + 2)]
         prompts_per_second = measure_rate(backend or load_model(model_spec), picks, mode=mode,
@@ -191,8 +168,8 @@ def estimate(suite_or_stages="quick", model_spec: str = "smollm2", *, seed: int 
         # Log-prob calls generate one token on servers and none locally; samples count at their token limit.
         out = sum(n * limit if limit is not None else 0 if local else 1 for _, n, limit in asked)
         seconds = prompts / prompts_per_second if prompts_per_second else None
-        result.stages.append(StageEstimate(stage.key, stage.title, prompts, calls, round(mean * calls), out,
-                                           seconds))
+        result.stages.append(StageEstimate(stage.key, stage.title or get(stage.analysis).title, prompts, calls,
+                                           round(mean * calls), out, seconds))
     return result
 
 

@@ -65,7 +65,9 @@ class Metric:
         """The numbers as results.json has always carried them (`ci`, `baseline_range`), plus the reading."""
         out = {"value": self.value, "ci": [self.lo, self.hi], "baseline": self.baseline,
                "baseline_range": [self.baseline_lo, self.baseline_hi]}
-        out |= {k: getattr(self, k) for k in ("name", "unit", "better", "how_to_read") if getattr(self, k)}
+        out |= {k: getattr(self, k) for k in ("name", "unit", "how_to_read") if getattr(self, k)}
+        if self.better != "neither":
+            out["better"] = self.better
         return out
 
     @classmethod

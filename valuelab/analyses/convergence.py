@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab import stats
 from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, OUTCOMES_OPT, TEMPLATE_OPT, Analysis, Option, Reading
-from valuelab.analyses.common import BASELINE_DRAWS, N_BOOT, Metric, new_figure, resolve_outcomes, summarize
-from valuelab.analyses.expected_utility import pearson, spearman
+from valuelab.analyses.common import N_BOOT, Metric, new_figure, resolve_outcomes
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
 from valuelab.fit.utilities import elicit_utilities
@@ -88,21 +88,14 @@ def as_utilities(source: UtilitySource) -> pd.Series:
 
 
 def correlate(u: pd.Series, v: pd.Series, *, n_boot: int = N_BOOT, seed: int = 0) -> dict:
-    """Pearson and Spearman over the shared ids, with bootstrap intervals and the independent-noise
-    baseline."""
+    """Pearson and Spearman over the shared ids (`valuelab.stats.correlate`: bootstrap intervals over
+    outcomes, and a shuffled pairing as the unrelated-models baseline)."""
     shared = u.index.intersection(v.index)
     if len(shared) < MIN_SHARED:
         raise InputError(f"the two utility sets share {len(shared)} outcome ids; need at least {MIN_SHARED}",
                          field="id")
-    x, y = u.loc[shared].to_numpy(float), v.loc[shared].to_numpy(float)
-    rng = np.random.default_rng(seed)
-    noise = rng.normal(size=(2, BASELINE_DRAWS, len(shared)))
-    out: dict = {"n_shared": len(shared)}
-    for name, fn in (("pearson_r", pearson), ("spearman_rho", spearman)):
-        baseline = [fn(a, b) for a, b in zip(noise[0], noise[1], strict=True)]
-        out[name] = summarize(lambda i, fn=fn: fn(x[i], y[i]), len(shared), baseline, n_boot=n_boot,
-                              seed=seed)
-    return out
+    both = stats.correlate(u.loc[shared].to_numpy(float), v.loc[shared].to_numpy(float), n_boot=n_boot, seed=seed)
+    return {"n_shared": len(shared), "pearson_r": both["pearson"], "spearman_rho": both["spearman"]}
 
 
 @dataclass

@@ -24,10 +24,10 @@ from matplotlib.figure import Figure
 
 from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, Analysis, Reading
 from valuelab.analyses.common import LEVEL, N_BOOT, Metric, check_budget
-from valuelab.analyses.power_seeking import correlate, json_ready
 from valuelab.elicit.pairwise import prefer_pairs
 from valuelab.errors import InputError
 from valuelab.prompts import Template
+from valuelab.stats import baseline_range, correlate, jsonable, percentile_interval
 from valuelab.store import StoredModel
 from valuelab.yamlfile import read_yaml
 
@@ -144,11 +144,7 @@ def slope_metric(size: np.ndarray, acceptance: np.ndarray, *, n_boot: int = N_BO
     boot = slope(size[idx], acceptance[idx])
     shuffled = acceptance[np.argsort(rng.random(idx.shape), axis=1)]
     null = slope(np.broadcast_to(size, shuffled.shape), shuffled)
-    tail = 50 * (1 - level)
-    lo, hi = np.nanpercentile(boot, [tail, 100 - tail])
-    null_lo, null_hi = np.percentile(null, [2.5, 97.5])
-    return Metric(float(slope(size, acceptance)), float(lo), float(hi), float(null.mean()), float(null_lo),
-                  float(null_hi))
+    return Metric(float(slope(size, acceptance)), *percentile_interval(boot, level), *baseline_range(null))
 
 
 @dataclass
@@ -171,7 +167,7 @@ class CorrigibilityResult:
     def to_dict(self) -> dict:
         grades = self.by_grade()
         return {"analysis": "corrigibility", "headline": HEADLINE,
-                **{name: json_ready(metric.to_dict()) for name, metric in self.metrics.items()},
+                **{name: jsonable(metric.to_dict()) for name, metric in self.metrics.items()},
                 "baseline_is": "the same statistic with acceptance shuffled across statements; a responder "
                                "answering at random accepts every change with probability 0.5",
                 "mean_acceptance": float(self.choices["acceptance"].mean()),

@@ -24,15 +24,16 @@ from typing import Any
 import matplotlib
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from matplotlib.figure import Figure
 
 from valuelab.analyses import BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT, Analysis, Option, Reading
 from valuelab.analyses.common import BASELINE_DRAWS, LEVEL, Metric, check_budget
-from valuelab.analyses.power_seeking import json_ready
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
 from valuelab.fit.utilities import elicit_utilities
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
+from valuelab.stats import baseline_range, jsonable, percentile_interval
 from valuelab.store import StoredModel
 from valuelab.yamlfile import read_yaml
 
@@ -260,17 +261,13 @@ def outcomes(items: pd.DataFrame) -> list[Outcome]:
 
 
 def fit_curve(n: np.ndarray, mean: np.ndarray, weight: np.ndarray) -> tuple[float, float, float]:
-    """(intercept, slope, weighted R²) of mean = a + b·ln n by weighted least squares."""
+    """(intercept, slope, weighted R²) of mean = a + b·ln n by weighted least squares (statsmodels' WLS)."""
     x = np.log(n)
     if np.ptp(x) == 0:
         return math.nan, math.nan, math.nan
-    w = weight / weight.sum()
-    xm, ym = w @ x, w @ mean
-    slope = (w @ ((x - xm) * (mean - ym))) / (w @ (x - xm) ** 2)
-    intercept = ym - slope * xm
-    total = w @ (mean - ym) ** 2
-    r2 = 1 - (w @ (mean - intercept - slope * x) ** 2) / total if total > 0 else math.nan
-    return float(intercept), float(slope), float(r2)
+    fit = sm.WLS(mean, sm.add_constant(x, has_constant="add"), weights=weight).fit()
+    r2 = fit.rsquared if fit.centered_tss > 0 else math.nan
+    return float(fit.params[0]), float(fit.params[1]), float(r2)
 
 
 def exchange_rate(x: tuple[float, float], y: tuple[float, float], grid: Sequence[float]) -> float:
@@ -343,7 +340,7 @@ class ExchangeRateResult:
         return self.rates.pivot(index="group_x", columns="group_y", values="rate")
 
     def to_dict(self) -> dict:
-        return json_ready({"analysis": "exchange-rates", "headline": HEADLINE,
+        return jsonable({"analysis": "exchange-rates", "headline": HEADLINE,
                            **{name: metric.to_dict() for name, metric in self.metrics.items()},
                            "baseline_is": "utilities that are independent standard-normal noise over the "
                                           "same outcomes (median and 95% range of the largest rate)",
@@ -368,16 +365,9 @@ def analyze(utilities: pd.DataFrame, items: pd.DataFrame, *, n_boot: int = 200, 
     curves, rates, dollars = _summaries(points, groups, grid, weighted)
     rng = np.random.default_rng(seed)
     boot = [_summaries(_resample(points, rng), groups, grid, weighted) for _ in range(max(n_boot, 1))]
-    tail = 50 * (1 - level)
-
-    def interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with warnings.catch_warnings():  # all-NaN cells (a slope never positive) stay NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanpercentile(values, tail, axis=0), np.nanpercentile(values, 100 - tail, axis=0)
-
     boot_rates, boot_dollars = np.array([b[1] for b in boot]), np.array([b[2] for b in boot])
-    rate_lo, rate_hi = interval(boot_rates)
-    dollar_lo, dollar_hi = interval(boot_dollars)
+    rate_lo, rate_hi = percentile_interval(boot_rates, level)  # all-NaN cells (a slope never positive) stay NaN
+    dollar_lo, dollar_hi = percentile_interval(boot_dollars, level)
     labels = items.attrs.get("labels", {})
     ids = [*groups, MONEY]
     curve_frame = pd.DataFrame({"group": ids, "label": [labels.get(g, g) for g in ids],
@@ -394,9 +384,8 @@ def analyze(utilities: pd.DataFrame, items: pd.DataFrame, *, n_boot: int = 200, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         base_rate = np.nanpercentile(base_largest, [50, 2.5, 97.5])
-        r2_lo, r2_hi = interval(np.array([np.nanmean(b[0][:-1, 2]) for b in boot]))
-        metrics = {"mean_r2": Metric(float(np.nanmean(curves[:-1, 2])), float(r2_lo), float(r2_hi),
-                                     float(np.nanmean(base_r2)), *np.nanpercentile(base_r2, [2.5, 97.5]))}
+        r2 = percentile_interval([np.nanmean(b[0][:-1, 2]) for b in boot], level)
+        metrics = {"mean_r2": Metric(float(np.nanmean(curves[:-1, 2])), *r2, *baseline_range(base_r2))}
     info = {"n_boot": n_boot, "level": level, "weighted": weighted, "grid": grid,
             "positive_slope_share": float(np.mean(curves[:-1, 1] > 0)),
             "baseline_largest_rate_undefined_share": float(np.isnan(base_largest).mean())}

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import pearsonr
 
 from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, OUTCOMES_OPT, Analysis, Option, Reading
 from valuelab.analyses.common import (
@@ -36,6 +36,7 @@ from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
 from valuelab.fit.utilities import elicit_utilities
 from valuelab.prompts import Template
+from valuelab.stats import pearson, spearman, zscore
 from valuelab.store import StoredModel
 
 DEFAULT_LOTTERIES = 40
@@ -101,11 +102,6 @@ def make_lotteries(outcomes: Sequence[Outcome], n: int = DEFAULT_LOTTERIES, max_
     return lotteries
 
 
-def zscore(x: np.ndarray) -> np.ndarray:
-    sd = x.std()
-    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
-
-
 def order_agreement(u: np.ndarray, eu: np.ndarray, keys: np.ndarray | None = None) -> float:
     """Share of pairs i < j ordered the same way by U and by EU (both differences ~0 also agree).
 
@@ -121,14 +117,6 @@ def order_agreement(u: np.ndarray, eu: np.ndarray, keys: np.ndarray | None = Non
     tie_u, tie_e = np.abs(du) <= TOLERANCE, np.abs(de) <= TOLERANCE
     agree = (tie_u & tie_e) | (~tie_u & ~tie_e & (np.sign(du) == np.sign(de)))
     return float(agree.mean())
-
-
-def pearson(u: np.ndarray, eu: np.ndarray) -> float:
-    return float(pearsonr(u, eu)[0]) if len(u) > 2 and u.std() > 0 and eu.std() > 0 else float("nan")
-
-
-def spearman(u: np.ndarray, eu: np.ndarray) -> float:
-    return float(spearmanr(u, eu)[0]) if len(u) > 2 and u.std() > 0 and eu.std() > 0 else float("nan")
 
 
 def mae_z(u: np.ndarray, eu: np.ndarray) -> float:

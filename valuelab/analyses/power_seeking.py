@@ -11,19 +11,15 @@ shuffled scores.
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy.stats import rankdata
 
 from valuelab.analyses import BUDGET_OPT, HOLDOUT_PAIRS_OPT, N_BOOT_OPT, OUTCOMES_OPT, TEMPLATE_OPT, Analysis, Reading
 from valuelab.analyses.common import LEVEL, N_BOOT, Metric, check_budget, resolve_outcomes
@@ -31,6 +27,7 @@ from valuelab.elicit.outcomes import Outcome, load_outcomes, outcomes_frame
 from valuelab.errors import InputError
 from valuelab.fit.utilities import elicit_utilities
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
+from valuelab.stats import correlate, jsonable
 from valuelab.store import StoredModel
 from valuelab.yamlfile import read_yaml
 
@@ -69,49 +66,6 @@ def builtin_outcomes() -> list[Outcome]:
 # ---------------------------------------------------------------- correlation with intervals
 
 
-def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson r of each row pair of (B, n) arrays; NaN where a row is constant."""
-    xc, yc = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (xc * yc).sum(1) / np.sqrt((xc**2).sum(1) * (yc**2).sum(1))
-
-
-def correlate(x: Sequence[float], y: Sequence[float], *, n_boot: int = N_BOOT, seed: int = 0,
-              level: float = LEVEL) -> dict[str, Metric]:
-    """Pearson and Spearman correlations, each with a percentile bootstrap interval over items and, as the
-    random responder's baseline, the mean and 95% range of the same correlation after shuffling `y` (a
-    responder whose answers are unrelated to `x`)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) != len(y) or len(x) < 3:
-        raise InputError(f"need at least 3 paired values to correlate, got {len(x)}")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x), (n_boot, len(x)))
-    shuffle = np.argsort(rng.random((n_boot, len(x))), axis=1)
-    tail = 50 * (1 - level)
-    out = {}
-    for method, ranked in (("pearson", False), ("spearman", True)):
-        a, b = (rankdata(x), rankdata(y)) if ranked else (x, y)
-        # Spearman ranks are recomputed within each resample, where ties from repeated items change them.
-        boot = _pearson_rows(*(rankdata(v[idx], axis=1) if ranked else v[idx] for v in (x, y)))
-        null = _pearson_rows(np.broadcast_to(a, shuffle.shape), b[shuffle])
-        with warnings.catch_warnings():  # a resample of identical values has no correlation
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lo, hi = np.nanpercentile(boot, [tail, 100 - tail])
-            null_lo, null_hi = np.nanpercentile(null, [2.5, 97.5])
-            out[method] = Metric(float(_pearson_rows(a[None], b[None])[0]), float(lo), float(hi),
-                                 float(np.nanmean(null)), float(null_lo), float(null_hi))
-    return out
-
-
-def json_ready(value: Any) -> Any:
-    """NaN (e.g. the correlation of a constant vector) becomes None, so results.json stays valid JSON."""
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
 # ---------------------------------------------------------------- analysis
 
 
@@ -129,7 +83,7 @@ class PowerSeekingResult:
         return self.correlations
 
     def to_dict(self) -> dict:
-        return json_ready({"analysis": "power-seeking", "headline": HEADLINE,
+        return jsonable({"analysis": "power-seeking", "headline": HEADLINE,
                            **{name: metric.to_dict() for name, metric in self.metrics.items()},
                            "baseline_is": "the same correlation with the scores shuffled across outcomes",
                            **self.info, "correlations": self.correlations.to_dict(orient="records")})

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 import numpy as np
@@ -25,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.optimize import minimize_scalar
 from scipy.stats import norm
+from sklearn.isotonic import isotonic_regression
 
 from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, Analysis, Reading
 from valuelab.analyses.common import (
@@ -35,10 +35,10 @@ from valuelab.analyses.common import (
     check_budget,
     random_p,
 )
-from valuelab.analyses.power_seeking import json_ready
 from valuelab.elicit.pairwise import prefer_pairs
 from valuelab.errors import InputError
 from valuelab.prompts import Template
+from valuelab.stats import baseline_range, jsonable, percentile_interval
 from valuelab.store import StoredModel
 from valuelab.yamlfile import read_yaml
 
@@ -157,20 +157,6 @@ def ask(model: StoredModel, conditions: pd.DataFrame, template: Template,
 # ---------------------------------------------------------------- analysis math
 
 
-def _non_decreasing(y: np.ndarray) -> np.ndarray:
-    """Pool adjacent violators: the non-decreasing sequence closest to `y` in least squares."""
-    means: list[float] = []
-    sizes: list[int] = []
-    for value in y:
-        means.append(float(value))
-        sizes.append(1)
-        while len(means) > 1 and means[-2] > means[-1]:
-            n = sizes[-2] + sizes[-1]
-            means[-2:] = [(means[-2] * sizes[-2] + means[-1] * sizes[-1]) / n]
-            sizes[-2:] = [n]
-    return np.repeat(means, sizes)
-
-
 def indifference_point(multiplier: np.ndarray, p_later: np.ndarray) -> float:
     """ln m* where P(later) crosses ½; NaN when it never does inside the multipliers asked.
 
@@ -180,7 +166,7 @@ def indifference_point(multiplier: np.ndarray, p_later: np.ndarray) -> float:
     """
     order = np.argsort(multiplier, kind="stable")
     x = np.log(np.asarray(multiplier, float)[order])
-    fitted = _non_decreasing(np.asarray(p_later, float)[order])
+    fitted = isotonic_regression(np.asarray(p_later, float)[order])
     above = np.flatnonzero(fitted > 0.5)
     if above.size == 0 or above[0] == 0:
         return math.nan
@@ -290,7 +276,7 @@ class TimeDiscountingResult:
         return self.points
 
     def to_dict(self) -> dict:
-        return json_ready({"analysis": "time-discounting", "headline": HEADLINE,
+        return jsonable({"analysis": "time-discounting", "headline": HEADLINE,
                            **{name: metric.to_dict() for name, metric in self.metrics.items()},
                            "baseline_is": "a responder answering each condition by fair coin flips; ΔAIC "
                                           "over draws where three delays have an indifference point",
@@ -314,24 +300,16 @@ def analyze(choices: pd.DataFrame, *, n_boot: int = 200, seed: int = 0, level: f
     for _ in range(max(n_boot, 1)):
         boot_points.append(indifference_points(_resample_conditions(choices, rng))["log_m"].to_numpy())
         boot_fits.append(discount_fits(points.iloc[rng.choice(len(points), len(points))]))
-    tail = 50 * (1 - level)
-
-    def interval(values: np.ndarray, q: tuple[float, float] = (tail, 100 - tail)) -> tuple[Any, Any]:
-        with warnings.catch_warnings():  # a delay whose replicates never cross ½ stays NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanpercentile(values, q[0], axis=0), np.nanpercentile(values, q[1], axis=0)
-
-    lo, hi = interval(np.array(boot_points))
+    lo, hi = percentile_interval(np.array(boot_points), level)  # a delay never crossing ½ stays NaN
     points["discount_lo"], points["discount_hi"] = np.exp(-hi), np.exp(-lo)
     points["defined_share"] = np.isfinite(np.array(boot_points)).mean(0)
-    fits["lo"], fits["hi"] = interval(np.array([f["value"].to_numpy() for f in boot_fits]))
+    fits["lo"], fits["hi"] = percentile_interval(np.array([f["value"].to_numpy() for f in boot_fits]), level)
     deltas = np.array([delta_aic(f) for f in boot_fits])
     conditions = choices.drop(columns=["p_later", "position_bias", "mass"], errors="ignore")
     base, valid_share = random_baseline(conditions, draws=baseline_draws, samples=coin_flips, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        metric = Metric(delta_aic(fits), *map(float, interval(deltas)), float(np.nanmean(base)),
-                        *map(float, interval(base, (2.5, 97.5))))
+        metric = Metric(delta_aic(fits), *percentile_interval(deltas, level), *baseline_range(base))
     better = verdict(fits)
     info = {"better_fit": better,
             "hyperbolic_share_bootstrap": float(np.mean(deltas[np.isfinite(deltas)] > 0))

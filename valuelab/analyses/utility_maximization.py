@@ -249,7 +249,8 @@ def run(model: StoredModel, *, budget: int | None = None, seed: int = 0,
                                seed=seed, holdout_pairs=holdout_pairs)
         utilities[question.id] = pd.Series(fit.utilities["mean"].to_numpy(), index=fit.utilities["text"])
         pairs += fit.metrics["pairs_trained"]
-    replies = free_form(model, [q.prompt for q in questions], system=system, max_tokens=max_tokens, seed=seed)
+    replies = free_form(model, [q.prompt for q in questions], system=system, max_tokens=max_tokens, seed=seed,
+                        answers=[q.answers for q in questions])
     result = score_replies(questions, utilities, replies, matcher=matcher, n_boot=n_boot, seed=seed)
     result.elicitation = {"budget": pairs, "calls": int(model.counts.asked - calls_before),
                           "mode": model.mode, "max_tokens": max_tokens, "seed": seed}

@@ -7,7 +7,7 @@ that tag. It is fitted with statsmodels' Logit on the order-debiased P(a), a fra
 Wooldridge 1996), with no intercept: which action is listed first carries no meaning once orders are
 averaged. The selected-minus-neglected percentage is DailyDilemmas' (Chiu et al. 2025, §3.3): 100·(sel −
 neg)/(sel + neg) over every occurrence of a tag, with P(a) as a soft choice (equal to theirs for 0/1
-choices). Everything here is pure: it takes a per-action tag frame (`valuelab.elicit.dilemmas.dilemmas_frame`)
+choices). Everything here is pure: it takes a per-action tag frame (`valuelab.items.dilemmas.dilemmas_frame`)
 and per-dilemma P(a).
 """
 

@@ -1,10 +1,10 @@
 """Moral Foundations Theory, in the six-foundation form of MFQ-2 (Atari et al. 2023) plus liberty.
 
 MFQ-2 splits fairness into equality and proportionality; liberty is the sixth foundation proposed
-by Iyer et al. (2012) and Haidt (2012).
+by Iyer et al. (2012) and Haidt (2012). The vocabularies live in `valuelab.items.vocabularies` (item files
+are validated against them) and are re-exported here.
 """
 
-FOUNDATIONS: list[str] = ["care", "equality", "proportionality", "loyalty", "authority", "purity", "liberty"]
+from valuelab.items.vocabularies import BINDING, FOUNDATIONS, INDIVIDUALISING
 
-INDIVIDUALISING: list[str] = ["care", "equality"]
-BINDING: list[str] = ["loyalty", "authority", "purity"]
+__all__ = ["BINDING", "FOUNDATIONS", "INDIVIDUALISING"]

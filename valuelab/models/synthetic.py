@@ -29,6 +29,10 @@ def _rng(*parts: object) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
+OPEN_CHOICE_DRAWS = 4000
+"""Draws behind the synthetic agent's choice probabilities among more than two options."""
+
+
 class SyntheticBackend(Backend):
     kind = "synthetic"
 
@@ -59,9 +63,9 @@ class SyntheticBackend(Backend):
         """P(label | the agent answers with a label), in the request's label order."""
         if request.options is None or len(request.options) != len(request.labels):
             raise InputError("the synthetic agent needs what each label stands for (ChoiceRequest.options)")
+        if request.subject is None and len(request.options) > 2:
+            return self.open_choice_probs(request.options)
         if request.subject is None:
-            if len(request.options) != 2:
-                raise InputError("a choice among more than two options needs a subject to rate")
             (mu_a, var_a), (mu_b, var_b) = (self.utility(t) for t in request.options)
             p = float(norm.cdf((mu_a - mu_b) / math.sqrt(var_a + var_b) + self.position_bias))
             return np.array([p, 1.0 - p])
@@ -72,6 +76,14 @@ class SyntheticBackend(Backend):
         logits[0] += self.position_bias
         weights = np.exp(logits - logits.max())
         return weights / weights.sum()
+
+    def open_choice_probs(self, options: Sequence[str], draws: int = OPEN_CHOICE_DRAWS) -> np.ndarray:
+        """P(each option is the one the agent picks from the list): the chance its utility, drawn from the
+        agent's Thurstonian N(mean, variance), is the highest (Thurstone's multinomial Case III choice),
+        estimated from seeded draws so the same list always gets the same probabilities."""
+        mean, var = np.array([self.utility(t) for t in options]).T
+        draws_ = _rng("open-choice", self.seed, *options).normal(mean, np.sqrt(var), (draws, len(options)))
+        return np.bincount(draws_.argmax(axis=1), minlength=len(options)) / draws
 
     def _choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         mass = 1.0 - self.refusal_rate

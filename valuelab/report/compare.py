@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from valuelab.analyses.convergence import as_utilities, read_utilities
 from valuelab.errors import InputError
 from valuelab.report.figures import BASELINE_COLOR, PALETTE, baseline, new_figure, styled
 from valuelab.report.model import Report, Section
 from valuelab.report.output import write_report
+from valuelab.stats import Metric, correlate
 
-Z95 = 1.959963984540054
 BOOKKEEPING = {"n", "calls", "budget", "seed", "samples", "count", "nodes", "edges", "tokens"}
 """Numbers that size a run rather than describe the model: tabled, but left out of profile plots."""
 MAX_PROFILE_KEYS = 30
@@ -35,7 +36,7 @@ class Audit:
     name: str
     directory: Path
     results: dict
-    utilities: pd.DataFrame | None
+    utilities: pd.Series | None
 
 
 def load_audit(directory: str | Path) -> Audit:
@@ -56,51 +57,25 @@ def load_audit(directory: str | Path) -> Audit:
     return Audit(str(results["model"]), directory, results, read_utilities(csv) if csv.is_file() else None)
 
 
-def read_utilities(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype={"id": str})
-    for column in ("id", "mean"):
-        if column not in frame:
-            raise InputError("column missing (expected id,text,category,mean,variance)", file=str(path),
-                             field=column)
-    duplicated = frame["id"].duplicated()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated)[0])
-        raise InputError(f"outcome id {frame['id'].iloc[row]!r} appears twice", file=str(path), line=row + 2,
-                         field="id")
-    bad = ~np.isfinite(pd.to_numeric(frame["mean"], errors="coerce"))
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise InputError("mean is not a finite number", file=str(path), line=row + 2, field="mean")
-    return frame.assign(mean=pd.to_numeric(frame["mean"]))
-
-
-def fisher_interval(r: float, n: int) -> tuple[float, float]:
-    """95 % interval of a Pearson correlation over n pairs (Fisher 1921 z-transform); NaN for n ≤ 3."""
-    if n <= 3 or not math.isfinite(r):
-        return math.nan, math.nan
-    z, half = math.atanh(float(np.clip(r, -1 + 1e-12, 1 - 1e-12))), Z95 / math.sqrt(n - 3)
-    return math.tanh(z - half), math.tanh(z + half)
-
-
-def utility_correlations(utilities: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def utility_correlations(utilities: Mapping[str, pd.Series | pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pearson correlation of mean utilities for every pair of models, over the outcome ids both share.
 
-    Returns the square matrix (models × models) and one row per pair with n, r and its interval, beside
-    what two unrelated models give (r = 0, ± the same interval half-width).
+    Returns the square matrix (models × models) and one row per pair with n, r and its bootstrap interval,
+    beside what two unrelated models give (a shuffled pairing): `valuelab.stats.correlate`, the interval the
+    convergence analysis reports too.
     """
     names = list(utilities)
-    means = {name: frame.set_index("id")["mean"] for name, frame in utilities.items()}
+    means = {name: as_utilities(source) for name, source in utilities.items()}
     matrix = pd.DataFrame(np.eye(len(names)), index=pd.Index(names, name="model"), columns=names)
     pairs = []
     for a, b in itertools.combinations(names, 2):
         shared = means[a].index.intersection(means[b].index)
         x, y = means[a].loc[shared].to_numpy(float), means[b].loc[shared].to_numpy(float)
-        r = float(np.corrcoef(x, y)[0, 1]) if len(shared) > 2 and x.std() > 0 and y.std() > 0 else math.nan
-        lo, hi = fisher_interval(r, len(shared))
-        matrix.loc[a, b] = matrix.loc[b, a] = r
-        null_lo, null_hi = fisher_interval(0.0, len(shared))
-        pairs.append({"model_a": a, "model_b": b, "n_shared": len(shared), "r": r, "ci_lo": lo, "ci_hi": hi,
-                      "baseline": 0.0, "baseline_lo": null_lo, "baseline_hi": null_hi})
+        m = correlate(x, y)["pearson"] if len(shared) >= 3 else Metric(math.nan)
+        matrix.loc[a, b] = matrix.loc[b, a] = m.value
+        pairs.append({"model_a": a, "model_b": b, "n_shared": len(shared), "r": m.value, "ci_lo": m.lo,
+                      "ci_hi": m.hi, "baseline": m.baseline, "baseline_lo": m.baseline_lo,
+                      "baseline_hi": m.baseline_hi})
     return matrix, pd.DataFrame(pairs, columns=["model_a", "model_b", "n_shared", "r", "ci_lo", "ci_hi",
                                                 "baseline", "baseline_lo", "baseline_hi"])
 
@@ -241,9 +216,9 @@ def build_comparison(audits: list[Audit]) -> Report:
         sections.append(Section(
             "utility-correlation", "Utility correlation",
             intro="How alike the models' utilities are: the Pearson correlation of mean utilities over the "
-                  "outcomes both models were asked about. The interval is Fisher's z interval; the baseline "
-                  "is what two unrelated models give.",
-            numbers={f"{r.model_a} vs {r.model_b}": {"value": r.r, "ci": [r.ci_lo, r.ci_hi], "baseline": 0.0,
+                  "outcomes both models were asked about. The interval is a percentile bootstrap over outcomes; "
+                  "the baseline is what two unrelated models give (the same utilities, shuffled).",
+            numbers={f"{r.model_a} vs {r.model_b}": {"value": r.r, "ci": [r.ci_lo, r.ci_hi], "baseline": r.baseline,
                                                      "baseline_range": [r.baseline_lo, r.baseline_hi]}
                      for r in pairs.itertuples()},
             tables=[("Correlation matrix", matrix), ("Pairs", pairs)],

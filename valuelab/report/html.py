@@ -9,6 +9,7 @@ is also passed through `scrub_text`, so nothing shaped like an API key is printe
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import math
 import re
 from collections.abc import Mapping
@@ -21,7 +22,6 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from valuelab import __version__
 from valuelab.report.figures import to_svg
 from valuelab.report.model import Report, Section, scrub, scrub_text
 from valuelab.stats import display_frame
@@ -243,7 +243,7 @@ def render_html(report: Report) -> str:
         headline=[headline_view(item) for item in report.headline],
         sections=[section_view(s, report.model_name) for s in report.sections],
         manifest=manifest_rows(report.manifest),
-        written=written, version=__version__,
+        written=written, version=importlib.metadata.version("valuelab"),
     )
 
 

@@ -1,0 +1,179 @@
+"""Dilemmas: the data (schema, validation, loading, tag balance) and, below it, their elicitation.
+
+The analysis asks every dilemma of a set in 3 wordings × 2 orders (`valuelab.elicit.dilemmas`), debiases
+P(choose action a) over the orders and averages it over the wordings, then scores the choices at every tag
+level (`valuelab.frameworks.dilemmas`): conditional-logit weights and DailyDilemmas' selected-minus-neglected
+percentages, with intervals that resample dilemmas and a uniform-random respondent's range. The dilemmas
+themselves, their schema and validation are `valuelab.items.dilemmas`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from valuelab.analyses import LIMIT_OPT, N_BOOT_OPT, Analysis, Option
+from valuelab.elicit.dilemmas import ORDERS, dilemma_requests, elicit_dilemmas
+from valuelab.elicit.text_check import TEXT_SUBSAMPLE, text_agreement
+from valuelab.frameworks.dilemmas import N_BOOT, N_RANDOM, score_choices
+from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
+from valuelab.frameworks.schwartz import circumplex_fit
+from valuelab.frameworks.wvs import POLES
+from valuelab.items.dilemmas import TAG_LEVELS, dilemmas_frame, load_dilemma_source
+from valuelab.items.files import seeded_subset
+from valuelab.stats import RANDOM_ROBUSTNESS_DRAWS, answers_per_prompt, jsonable, random_p
+from valuelab.store import StoredModel
+
+
+def aggregate_choices(responses: pd.DataFrame) -> pd.DataFrame:
+    """Per dilemma: P(action a) debiased over orders and averaged over wordings; order and wording spread.
+
+    Per wording, P(a) = ½[P(A | a first) + 1 − P(A | b first)] (as in `valuelab.elicit.pairwise`);
+    `order_effect` is the mean |P(a | a first) − P(a | b first)|, `position_bias` the mean lean to label A,
+    `paraphrase_spread` the range of P(a) over wordings, `entropy` the marginal action entropy in bits
+    (Scherrer et al. 2023).
+    """
+    wide = responses.pivot_table(index=["dilemma_id", "wording"], columns="order",
+                                 values=["p_action_a", "p_label_a"], sort=False)
+    per_wording = pd.DataFrame({
+        "p_a": 0.5 * (wide[("p_action_a", "ab")] + wide[("p_action_a", "ba")]),
+        "order_effect": (wide[("p_action_a", "ab")] - wide[("p_action_a", "ba")]).abs(),
+        "position_bias": 0.5 * (wide[("p_label_a", "ab")] + wide[("p_label_a", "ba")]) - 0.5,
+    })
+    grouped = per_wording.groupby(level="dilemma_id", sort=False)
+    out = grouped.mean()
+    out["paraphrase_spread"] = grouped["p_a"].max() - grouped["p_a"].min()
+    p = out["p_a"].clip(1e-12, 1 - 1e-12)
+    out["entropy"] = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    out["off_label"] = responses.groupby("dilemma_id", sort=False)["off_label"].mean()
+    return out.reset_index()
+
+
+def choice_robustness(responses: pd.DataFrame) -> dict[str, float]:
+    """The run-level robustness numbers of a set of dilemma responses."""
+    choices = aggregate_choices(responses)
+    return {"order_effect": float(choices["order_effect"].mean()),
+            "position_bias": float(choices["position_bias"].mean()),
+            "paraphrase_spread": float(choices["paraphrase_spread"].mean()),
+            "refusal_rate": float(responses["off_label"].mean())}
+
+
+def _random_responses(responses: pd.DataFrame, answers: int, rng: np.random.Generator) -> pd.DataFrame:
+    """The same prompts answered by a uniform-random respondent giving `answers` coin flips each."""
+    p_label_a = random_p(len(responses), rng, answers)
+    return responses.assign(p_label_a=p_label_a, off_label=0.0,
+                            p_action_a=np.where(responses["order"] == "ab", p_label_a, 1.0 - p_label_a))
+
+
+@dataclass
+class DilemmaResult:
+    """A dilemma run: the tidy responses, per-dilemma choices, value weights per level and the robustness."""
+
+    set_name: str
+    model: dict[str, str]
+    responses: pd.DataFrame
+    choices: pd.DataFrame
+    scores: pd.DataFrame
+    circumplex: dict[str, Any]
+    robustness: dict[str, Any]
+    robustness_baseline: dict[str, Any]
+    calls: dict[str, int]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The headline table: a row per level and tag (weight and percentage, intervals and baselines)."""
+        return self.scores
+
+    def to_dict(self) -> dict[str, Any]:
+        levels: dict[str, dict[str, Any]] = {}
+        for row in self.scores.to_dict("records"):
+            levels.setdefault(row["level"], {})[row["tag"]] = {
+                "weight": row["weight"], "ci": [row["weight_lo"], row["weight_hi"]],
+                "baseline": row["weight_baseline"],
+                "baseline_range": [row["weight_baseline_lo"], row["weight_baseline_hi"]],
+                "selected_minus_neglected": row["smn"], "smn_ci": [row["smn_lo"], row["smn_hi"]],
+                "smn_baseline_range": [row["smn_baseline_lo"], row["smn_baseline_hi"]],
+                "dilemmas_on_one_side": row["one_side"]}
+        return jsonable({"set": self.set_name, "model": self.model, "n_dilemmas": len(self.choices),
+                           "prompts": len(self.responses), "calls": self.calls, "weights": levels,
+                           "circumplex": self.circumplex, "robustness": self.robustness,
+                           "robustness_baseline": self.robustness_baseline})
+
+    def figures(self) -> dict[str, Figure]:
+        """Schwartz circle, foundation bars and cultural map of the choice weights; the robustness panel."""
+        def level(name: str) -> pd.DataFrame:
+            part = self.scores[self.scores["level"] == name].set_index("tag")
+            return part.rename(columns={"weight": "score", "weight_lo": "lo", "weight_hi": "hi",
+                                        "weight_baseline_lo": "baseline_lo",
+                                        "weight_baseline_hi": "baseline_hi"})
+
+        poles = level("wvs")
+
+        def axis(dimension: str) -> float:  # a difference of two weights: no interval of its own is drawn
+            negative, positive = POLES[dimension]
+            return float(poles.loc[positive, "score"] - poles.loc[negative, "score"])
+
+        label = "choice weight (logit)"
+        return {
+            "schwartz_circle": schwartz_circle(level("schwartz"), f"Dilemma choices: Schwartz values "
+                                                                  f"({self.set_name})", label),
+            "foundation_bars": foundation_bars(level("mft"), f"Dilemma choices: moral foundations "
+                                                             f"({self.set_name})", label),
+            "cultural_map": cultural_map(axis("surv-selfexp"), axis("trad-secular"),
+                                         title="Dilemma choices: weight of positive minus negative pole"),
+            "robustness": robustness_figure({k: v for k, v in self.robustness.items() if k != "text"},
+                                            self.robustness_baseline, f"Robustness ({self.set_name})"),
+        }
+
+
+def run(model: StoredModel, set_name: str = "everyday", *, limit: int | None = None, seed: int = 0,
+        system: str | None = None, n_boot: int = N_BOOT, n_random: int = N_RANDOM,
+        text_subsample: int = TEXT_SUBSAMPLE) -> DilemmaResult:
+    """Ask a dilemma set (3 wordings × 2 orders each) and score the choices at every tag level.
+
+    `set_name` is a built-in set, a JSONL file in our schema, or a DailyDilemmas/MoralChoice CSV. `limit`
+    takes a seeded random subset (the model sees 6 prompts per dilemma). Intervals resample dilemmas
+    (`n_boot`); the baseline is a uniform-random respondent (`n_random` draws) with as many answers per
+    prompt as the model.
+    """
+    dilemmas = seeded_subset(load_dilemma_source(set_name), limit, seed, "dilemmas", minimum=2)
+    before = (model.counts.asked, model.counts.reused)
+    responses = elicit_dilemmas(model, dilemmas, system)
+    choices = aggregate_choices(responses)
+    meta = pd.DataFrame([{"dilemma_id": d.id, "set": d.set, "domain": d.domain, "ambivalent": d.ambivalent,
+                          "action_a": d.actions[0].text, "action_b": d.actions[1].text} for d in dilemmas])
+    choices = meta.merge(choices, on="dilemma_id")
+    per_prompt = answers_per_prompt(model.mode, model.n_samples)
+    scores = score_choices(choices.set_index("dilemma_id")["p_a"], dilemmas_frame(dilemmas), TAG_LEVELS,
+                           random_answers=len(ORDERS) * 3 * per_prompt, n_boot=n_boot, n_random=n_random,
+                           seed=seed)
+    refined = scores[scores["level"] == "schwartz"].set_index("tag")["weight"]
+    robustness: dict[str, Any] = choice_robustness(responses) | {"acquiescence": None}
+    requests = [r for d in dilemmas for *_, r in dilemma_requests(d, system)]
+    text = text_agreement(model, requests, n=text_subsample, seed=seed)
+    robustness |= {"text_agreement": text["agreement"], "text": text}
+    rng = np.random.default_rng(seed + 1)
+    draws = pd.DataFrame([choice_robustness(_random_responses(responses, per_prompt, rng))
+                          for _ in range(RANDOM_ROBUSTNESS_DRAWS)])
+    calls = {"asked": model.counts.asked - before[0], "reused": model.counts.reused - before[1]}
+    return DilemmaResult(set_name=str(set_name), model=dict(model.identity), responses=responses,
+                         choices=choices, scores=scores,
+                         circumplex=circumplex_fit(refined.to_dict(), seed=seed), robustness=robustness,
+                         robustness_baseline=draws.mean().to_dict(), calls=calls)
+
+
+def figure(result: DilemmaResult) -> Figure:
+    """The headline figure of a dilemma run: the Schwartz circle of the choice weights."""
+    return result.figures()["schwartz_circle"]
+
+
+ANALYSIS = Analysis(
+    name="dilemmas", title="Dilemmas",
+    question="Which values do the model's choices in everyday and high-stakes dilemmas serve?",
+    budget="dilemmas (6 prompts each: 3 wordings × 2 orders)", run=run, figure=figure,
+    options=(Option("set_name", str, "dilemma set: everyday, high-stakes, all, or a JSONL/CSV file"), LIMIT_OPT,
+             N_BOOT_OPT, Option("n_random", int, "uniform-random respondents for the baseline")),
+)
