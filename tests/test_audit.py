@@ -4,6 +4,7 @@ OpenAI-compatible path."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -23,6 +24,21 @@ from valuelab.models import load_model
 from valuelab.store import Store, StoredModel
 
 SCRIPT = "<script>alert('pwned')</script>"
+GOLDEN = Path(__file__).parent / "golden_synthetic5_quick.json"
+"""Every metric of the quick suite on synthetic:5 (value, interval, baseline, its range), recorded before the
+analysis-contract redesign and kept since: a refactor keeps these numbers to 1e-9 or says why it changes them."""
+
+
+def metric_values(results: dict) -> dict:
+    return {s["key"]: {k: [v["value"], *v["ci"], v["baseline"], *v["baseline_range"]]
+                       for k, v in s["numbers"].items() if isinstance(v, dict) and "ci" in v}
+            for s in results["sections"] if any(isinstance(v, dict) and "ci" in v for v in s["numbers"].values())}
+
+
+def flat(values: dict) -> dict[str, float]:
+    """section.metric.k -> number (null, an undefined number, as NaN), for pytest.approx."""
+    return {f"{key}.{name}.{k}": math.nan if x is None else x
+            for key, metrics in values.items() for name, row in metrics.items() for k, x in enumerate(row)}
 
 
 def write_outcomes(path: Path, texts: list[str]) -> Path:
@@ -50,6 +66,8 @@ def test_quick_suite_on_a_synthetic_agent_runs_every_stage(tmp_path):
     assert accuracy["published"][0]["model"] == "GPT-4o"
     assert {p.name for p in paths} >= {"report.html", "report.pdf", "results.json", "utilities.csv", "manifest.json"}
     assert len(pd.read_csv(tmp_path / "out" / "utilities.csv")) == 60
+    assert flat(metric_values(results)) == pytest.approx(flat(json.loads(GOLDEN.read_text())), rel=1e-9, abs=1e-12,
+                                                         nan_ok=True)
     cost = next(s for s in results["sections"] if s["key"] == "cost")
     by_stage = pd.DataFrame(cost["tables"][0]["records"])
     assert len(by_stage) == len(keys) - 2  # every stage has its cost, the one that could not finish too

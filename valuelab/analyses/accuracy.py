@@ -8,7 +8,7 @@ held-out labels are coin flips and its accuracy is ½ whatever the fit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,8 +87,7 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick
     result = elicit_utilities(model, items, budget=budget, seed=seed, holdout_pairs=holdout_pairs, **utility_options)
     out = analyze(result.utilities, result.preferences, result.history, samples_per_pair=baseline_samples(model),
                   n_boot=n_boot, seed=seed)
-    out.calls = result.calls
-    return out
+    return replace(out, calls=result.calls)
 
 
 def figure(result: AccuracyResult) -> Figure:

@@ -10,7 +10,7 @@ are reported on their own as well.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +104,7 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick
     result = elicit_utilities(model, items, template=template, system=system, budget=budget, seed=seed,
                               **utility_options)
     out = analyze(result.preferences, samples_per_pair=baseline_samples(model), n_boot=n_boot, seed=seed)
-    out.calls, out.budget = result.calls, budget
-    return out
+    return replace(out, calls=result.calls, budget=budget)
 
 
 def figure(result: CompletenessResult) -> Figure:

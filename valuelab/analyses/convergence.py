@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +174,7 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick
         named["reference"] = reference
     out = compare(named, headline=(me, "reference" if reference is not None else next(iter(others))),
                   n_boot=n_boot, seed=seed)
-    out.calls, out.budget = result.calls, budget
-    return out
+    return replace(out, calls=result.calls, budget=budget)
 
 
 def figure(result: ConvergenceResult) -> Figure:

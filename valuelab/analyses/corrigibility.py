@@ -13,7 +13,7 @@ across statements.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -211,10 +211,9 @@ def run(model: StoredModel, *, budget: int | None = None, seed: int = 0, domains
     calls_before = model.counts.asked
     choices = ask(model, items, changes, system)
     result = analyze(choices, n_boot=n_boot, seed=seed)
-    result.info.update({"budget": len(items), "prompts": 2 * len(items),
-                        "calls": model.counts.asked - calls_before, "mode": model.mode,
-                        "template_sha": changes.template.sha})
-    return result
+    return replace(result, info={**result.info, "budget": len(items), "prompts": 2 * len(items),
+                                 "calls": model.counts.asked - calls_before, "mode": model.mode,
+                                 "template_sha": changes.template.sha})
 
 
 def figure(result: CorrigibilityResult) -> Figure:

@@ -19,13 +19,13 @@ from matplotlib.figure import Figure
 from valuelab.analyses import LIMIT_OPT, N_BOOT_OPT, Analysis, Option
 from valuelab.elicit.dilemmas import ORDERS, dilemma_requests, elicit_dilemmas
 from valuelab.elicit.text_check import TEXT_SUBSAMPLE, text_agreement
-from valuelab.frameworks.dilemmas import N_BOOT, N_RANDOM, score_choices
+from valuelab.frameworks.dilemmas import N_RANDOM, score_choices
 from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
 from valuelab.frameworks.schwartz import circumplex_fit
 from valuelab.frameworks.wvs import POLES
 from valuelab.items.dilemmas import TAG_LEVELS, dilemmas_frame, load_dilemma_source
 from valuelab.items.files import seeded_subset
-from valuelab.stats import RANDOM_ROBUSTNESS_DRAWS, answers_per_prompt, jsonable, random_p
+from valuelab.stats import N_BOOT, RANDOM_ROBUSTNESS_DRAWS, answers_per_prompt, jsonable, random_p
 from valuelab.store import StoredModel
 
 

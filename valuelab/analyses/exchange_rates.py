@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
 from valuelab.fit.utilities import elicit_utilities
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
-from valuelab.stats import baseline_range, jsonable, percentile_interval
+from valuelab.stats import N_BOOT, baseline_range, jsonable, percentile_interval
 from valuelab.store import StoredModel
 from valuelab.yamlfile import read_yaml
 
@@ -348,7 +348,7 @@ class ExchangeRateResult:
                            "curves": self.curves.to_dict(orient="records")})
 
 
-def analyze(utilities: pd.DataFrame, items: pd.DataFrame, *, n_boot: int = 200, seed: int = 0,
+def analyze(utilities: pd.DataFrame, items: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0,
             weighted: bool = True, level: float = LEVEL,
             baseline_draws: int = BASELINE_DRAWS) -> ExchangeRateResult:
     """Exchange rates from fitted utilities (`id, mean, variance`, optional `mean_lo, mean_hi`) over `items`.
@@ -428,7 +428,7 @@ def run(model: StoredModel, *, category: str = "countries", measure: str = "term
         groups: Sequence[str] | None = None, n_groups: int | None = 6, grid: Sequence[float] | None = None,
         anchors: int | None = None, budget: int | None = None, seed: int = 0,
         template: str | Template = DEFAULT_TEMPLATE, system: str | None = None, holdout_pairs: float = 0.05,
-        n_boot: int = 200, utility_bootstrap: int = 0, weighted: bool = True) -> ExchangeRateResult:
+        n_boot: int = N_BOOT, utility_bootstrap: int = 0, weighted: bool = True) -> ExchangeRateResult:
     """Elicit utilities over the generated outcome set with `model` and compute exchange rates.
 
     `budget` is the number of pairs (each asked in both orders); default the reference's 2·n·log₂n.
@@ -441,10 +441,9 @@ def run(model: StoredModel, *, category: str = "countries", measure: str = "term
     fitted = elicit_utilities(model, outcomes(items), template=template, system=system, budget=budget,
                               seed=seed, holdout_pairs=holdout_pairs, bootstrap_samples=utility_bootstrap)
     result = analyze(fitted.utilities, items, n_boot=n_boot, seed=seed, weighted=weighted)
-    result.info.update({"category": category, "measure": measure, "n_outcomes": len(items),
-                        "budget": fitted.metrics["pairs_trained"], "calls": fitted.calls,
-                        "elicitation": fitted.metrics})
-    return result
+    return replace(result, info={**result.info, "category": category, "measure": measure, "n_outcomes": len(items),
+                                 "budget": fitted.metrics["pairs_trained"], "calls": fitted.calls,
+                                 "elicitation": fitted.metrics})
 
 
 def figure(result: ExchangeRateResult, max_groups: int = 12) -> Figure:

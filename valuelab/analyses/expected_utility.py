@@ -14,7 +14,7 @@ utilities are noise, independent across items: r ≈ 0, z-MAE ≈ 2/√π ≈ 1.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -218,8 +218,7 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick
     result = elicit_utilities(model, items, template=template, system=system, budget=budget, seed=seed,
                               **utility_options)
     out = analyze(lotteries, result.utilities, n_boot=n_boot, seed=seed)
-    out.calls, out.budget, out.n_items = result.calls, budget, len(items)
-    return out
+    return replace(out, calls=result.calls, budget=budget, n_items=len(items))
 
 
 def figure(result: ExpectedUtilityResult) -> Figure:

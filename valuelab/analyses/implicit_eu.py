@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from importlib.resources import files
 from pathlib import Path
@@ -160,8 +160,7 @@ def run(model: StoredModel, *, events: str | Path | Sequence[Event] | None = Non
     out = analyze([e.lottery() for e in chosen], result.utilities, analysis="implicit-expected-utility",
                   n_boot=n_boot, seed=seed)
     out.lotteries["basis"] = [e.basis for e in chosen]
-    out.calls, out.budget, out.n_items = result.calls, budget, len(items)
-    return out
+    return replace(out, calls=result.calls, budget=budget, n_items=len(items))
 
 
 ANALYSIS = Analysis(

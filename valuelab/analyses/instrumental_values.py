@@ -224,8 +224,7 @@ def run(model: StoredModel, *, budget: int | None = None, seed: int = 0,
                            holdout_pairs=holdout_pairs)
     result = score_utilities(scenarios, dict(zip(fit.utilities["id"], fit.utilities["mean"], strict=True)),
                              n_boot=n_boot, seed=seed)
-    result.elicitation = fit.metrics
-    return result
+    return replace(result, elicitation=fit.metrics)
 
 
 def figure(result: InstrumentalResult) -> Figure:

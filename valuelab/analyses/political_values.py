@@ -17,7 +17,7 @@ utility space (i.i.d. normal utilities), which sits at distance ≈ √2 from ev
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -247,8 +247,7 @@ def run(model: StoredModel, *, budget: int | None = None, seed: int = 0,
                            holdout_pairs=holdout_pairs)
     result = place(dict(zip(fit.utilities["id"], fit.utilities["mean"], strict=True)), policies, references,
                    n_boot=n_boot, seed=seed)
-    result.elicitation = fit.metrics
-    return result
+    return replace(result, elicitation=fit.metrics)
 
 
 def figure(result: PoliticalResult) -> Figure:

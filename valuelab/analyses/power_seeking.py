@@ -12,7 +12,7 @@ shuffled scores.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -137,9 +137,8 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] | None =
         metrics[column] = {k: fitted.metrics.get(k) for k in ("pairs_trained", "heldout_accuracy",
                                                               "position_bias", "mean_choice_mass")}
     result = analyze(frame, n_boot=n_boot, seed=seed)
-    result.info.update({"n_outcomes": len(items), "budget": metrics["utility"]["pairs_trained"],
-                        "calls": calls, "fits": metrics})
-    return result
+    return replace(result, info={**result.info, "n_outcomes": len(items),
+                                 "budget": metrics["utility"]["pairs_trained"], "calls": calls, "fits": metrics})
 
 
 def figure(result: PowerSeekingResult) -> Figure:

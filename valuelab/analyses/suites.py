@@ -3,7 +3,8 @@
 
 Budgets are what each analysis declares its budget to count (pairs, triads, conditions, statements); the quick
 suite runs every single-model analysis at a small budget, sized so the embedded 135M model finishes on a
-two-core CPU well inside ten minutes; the others are sized for a GPU or an API.
+two-core CPU well inside ten minutes (and with 200 bootstrap resamples where an interval costs a refit per
+resample, instead of the default 1,000); the others are sized for a GPU or an API.
 """
 
 from __future__ import annotations
@@ -50,18 +51,18 @@ SUITES: dict[str, list[Stage]] = {
         Stage("transitivity", {"outcomes": "quick", "budget": 20}),
         Stage("expected-utility", {"outcomes": "quick", "budget": 80, "n_lotteries": 10, "holdout_pairs": 0.01}),
         Stage("implicit-expected-utility", {"max_events": 4, "budget": 40}),
-        Stage("exchange-rates", {"n_groups": 3, "budget": 70, "holdout_pairs": 0.01}),
-        Stage("time-discounting", {"budget": 24}),
+        Stage("exchange-rates", {"n_groups": 3, "budget": 70, "holdout_pairs": 0.01, "n_boot": 200}),
+        Stage("time-discounting", {"budget": 24, "n_boot": 200}),
         Stage("corrigibility", {"budget": 12}),
         Stage("political-values", {"budget": 110, "holdout_pairs": 0.01}),
         Stage("instrumental-values", {"limit": 5, "budget": 40, "holdout_pairs": 0.03}),
         Stage("utility-maximization", {"limit": 3, "budget": 45, "holdout_pairs": 0.0}),  # ≤ 15 answers a question
         Stage("power-seeking", {"budget": 50, "holdout_pairs": 0.0}),
-        dilemmas("everyday", limit=12),
-        dilemmas("high-stakes", limit=6),
-        survey("schwartz", "Schwartz values"),
-        survey("mft", "Moral foundations"),
-        survey("wvs", "Cultural map"),
+        dilemmas("everyday", limit=12, n_boot=200),
+        dilemmas("high-stakes", limit=6, n_boot=200),
+        survey("schwartz", "Schwartz values", n_boot=200),
+        survey("mft", "Moral foundations", n_boot=200),
+        survey("wvs", "Cultural map", n_boot=200),
     ],
     "standard": [
         Stage("utilities", {"outcomes": "core"}),

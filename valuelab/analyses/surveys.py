@@ -28,6 +28,7 @@ from valuelab.frameworks.wvs import POLES, quadrant_countries
 from valuelab.items.files import seeded_subset
 from valuelab.items.surveys import Instrument, load_instrument
 from valuelab.stats import (
+    N_BOOT,
     RANDOM_ROBUSTNESS_DRAWS,
     answers_per_prompt,
     frame_baseline,
@@ -163,7 +164,7 @@ class SurveyResult:
 
 
 def run(model: StoredModel, instrument: str | Path = "schwartz", *, limit: int | None = None, seed: int = 0,
-        system: str | None = None, n_boot: int = 200, n_random: int = 200,
+        system: str | None = None, n_boot: int = N_BOOT, n_random: int = 200,
         text_subsample: int = TEXT_SUBSAMPLE) -> SurveyResult:
     """Ask an instrument (each item forward and reversed) and score it with its own key.
 

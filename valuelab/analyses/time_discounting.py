@@ -38,7 +38,7 @@ from valuelab.analyses.common import (
 from valuelab.elicit.pairwise import prefer_pairs
 from valuelab.errors import InputError
 from valuelab.prompts import Template
-from valuelab.stats import baseline_range, jsonable, percentile_interval
+from valuelab.stats import N_BOOT, baseline_range, jsonable, percentile_interval
 from valuelab.store import StoredModel
 from valuelab.yamlfile import read_yaml
 
@@ -284,7 +284,7 @@ class TimeDiscountingResult:
                            "points": self.points.to_dict(orient="records")})
 
 
-def analyze(choices: pd.DataFrame, *, n_boot: int = 200, seed: int = 0, level: float = LEVEL,
+def analyze(choices: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL,
             baseline_draws: int = 100, coin_flips: int = REFERENCE_SAMPLES) -> TimeDiscountingResult:
     """Indifference points, exponential and hyperbolic fits, ΔAIC with a bootstrap interval, and the baseline.
 
@@ -338,7 +338,7 @@ def minimum_budget(delays: int = MIN_DELAYS) -> int:
 
 def run(model: StoredModel, *, budget: int | None = None, seed: int = 0, delays: Sequence[int] | None = None,
         system: str | None = None, setup: str | Path | Setup | None = None,
-        n_boot: int = 200) -> TimeDiscountingResult:
+        n_boot: int = N_BOOT) -> TimeDiscountingResult:
     """Ask the grid of now-versus-later choices with `model` and fit the discount curves.
 
     `budget` is the number of conditions (each asked in both orders); the default is the full grid in
@@ -355,10 +355,9 @@ def run(model: StoredModel, *, budget: int | None = None, seed: int = 0, delays:
     calls_before = model.counts.asked
     choices = ask(model, conditions, setup.template, system)
     result = analyze(choices, n_boot=n_boot, seed=seed, coin_flips=baseline_samples(model))
-    result.info.update({"budget": len(conditions), "prompts": 2 * len(conditions),
-                        "calls": model.counts.asked - calls_before, "mode": model.mode,
-                        "template_sha": setup.template.sha})
-    return result
+    return replace(result, info={**result.info, "budget": len(conditions), "prompts": 2 * len(conditions),
+                                 "calls": model.counts.asked - calls_before, "mode": model.mode,
+                                 "template_sha": setup.template.sha})
 
 
 def figure(result: TimeDiscountingResult) -> Figure:

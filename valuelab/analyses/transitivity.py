@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import networkx as nx
@@ -233,8 +233,7 @@ def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick
         lookup[(x, y)], lookup[(y, x)] = pref.p_first, 1.0 - pref.p_first
     out = analyze(triads, lookup, samples_per_pair=baseline_samples(model), max_cycle_length=max_cycle_length,
                   n_boot=n_boot, seed=seed)
-    out.calls, out.budget = model.counts.asked - before, budget
-    return out
+    return replace(out, calls=model.counts.asked - before, budget=budget)
 
 
 def figure(result: TransitivityResult) -> Figure:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -252,9 +252,8 @@ def run(model: StoredModel, *, budget: int | None = None, seed: int = 0,
     replies = free_form(model, [q.prompt for q in questions], system=system, max_tokens=max_tokens, seed=seed,
                         answers=[q.answers for q in questions])
     result = score_replies(questions, utilities, replies, matcher=matcher, n_boot=n_boot, seed=seed)
-    result.elicitation = {"budget": pairs, "calls": int(model.counts.asked - calls_before),
-                          "mode": model.mode, "max_tokens": max_tokens, "seed": seed}
-    return result
+    return replace(result, elicitation={"budget": pairs, "calls": int(model.counts.asked - calls_before),
+                                        "mode": model.mode, "max_tokens": max_tokens, "seed": seed})
 
 
 def figure(result: MaximizationResult) -> Figure:

@@ -21,9 +21,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from valuelab.stats import frame_baseline, frame_interval
+from valuelab.stats import N_BOOT, frame_baseline, frame_interval
 
-N_BOOT = 200
 N_RANDOM = 100
 
 
