@@ -60,6 +60,10 @@ def test_quick_suite_on_a_synthetic_agent_runs_every_stage(tmp_path):
     names = {h["name"] for h in report.headline}
     assert any("heldout accuracy" in n for n in names) and any("cycle probability" in n for n in names)
     assert any(n.startswith("Utility maximization: top1") for n in names)
+    assert set(audit.results) == set(keys[:-2])  # every stage's Result, by section key
+    undocumented = [(key, table, column) for key, result in audit.results.items()
+                    for table, columns in result.columns.items() for column, doc in columns.items() if not doc]
+    assert not undocumented  # every table column says what it holds
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     accuracy = next(s for s in results["sections"] if s["key"] == "accuracy")
     assert accuracy["numbers"]["heldout_accuracy"]["value"] > 0.8  # a coherent agent is predictable

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import pytest
 import torch
 
@@ -82,6 +85,27 @@ def test_tiny_llama_gives_the_same_probabilities_with_and_without_the_prefix_cac
     assert tiny_llama.prefix_cache  # the plain Llama cache qualified
 
 
+def test_choice_probs_draws_no_deprecation_warning_from_transformers(tiny_llama, caplog):
+    """transformers 5.24 renamed `past_key_values` to `cache`: the old keyword warns on every forward pass
+    (FutureWarning), the old output field logs once. Neither may come from the plain or the cached path."""
+    # transformers logs each message once per process (an lru_cache): forget what earlier tests logged.
+    getattr(getattr(logging.Logger, "warning_once", None), "cache_clear", lambda: None)()
+    hf_logger = logging.getLogger("transformers")
+    hf_logger.addHandler(caplog.handler)  # transformers' loggers do not propagate to the root logger
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plain, cached, _, _ = both_ways(tiny_llama, mixed_requests()[:6])
+    finally:
+        hf_logger.removeHandler(caplog.handler)
+    assert tiny_llama.prefix_cache  # the cached path ran
+    assert_same(plain, cached, tol=2e-5)
+    deprecations = [f"{w.category.__name__}: {w.message}" for w in caught
+                    if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+    assert deprecations == []
+    assert [r.getMessage() for r in caplog.records if "deprecat" in r.getMessage().lower()] == []
+
+
 def test_sliding_window_models_fall_back_to_whole_prompts(smollm2):
     from transformers import MistralConfig, MistralForCausalLM
 
@@ -113,9 +137,9 @@ def test_embedded_model_gives_the_same_probabilities_on_half_the_tokens(smollm2)
 
 
 def test_option_turns_it_off_and_store_counts_tokens(smollm2):
-    from valuelab.models import _accepted_options
+    from valuelab.models import PROVIDERS
 
-    assert "prefix_cache" in _accepted_options("smollm2")  # load_model("smollm2", prefix_cache=False) works
+    assert "prefix_cache" in PROVIDERS["smollm2"].accepted_options()  # load_model("smollm2", prefix_cache=False)
     model = StoredModel(smollm2)
     requests = mixed_requests(PAIRS[:1])[:3]
     model.choice_probs(requests)

@@ -8,6 +8,7 @@
     >>> result.headline, result.to_frame()
     >>> [a.name for a in vl.list_analyses()]
     >>> vl.audit(model, suite="quick", out="runs/audit")
+    >>> vl.compare_reports(["runs/audit", "runs/other"], "runs/comparison")
 
 Names are imported on first use, so `import valuelab` stays fast.
 """
@@ -28,7 +29,8 @@ _NAMES = {
     "prefer_pairs": "valuelab.elicit.pairwise", "preferences_frame": "valuelab.elicit.pairwise",
     "PairPreference": "valuelab.elicit.pairwise", "elicit_utilities": "valuelab.fit.utilities",
     "Metric": "valuelab.result", "Result": "valuelab.result", "run_analysis": "valuelab.analyses",
-    "list_analyses": "valuelab.analyses", "InputError": "valuelab.errors", "ValuelabError": "valuelab.errors",
+    "list_analyses": "valuelab.analyses", "compare_reports": "valuelab.report", "InputError": "valuelab.errors",
+    "ValuelabError": "valuelab.errors",
 }
 
 __all__ = sorted([*_NAMES, "audit", "open_model"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
@@ -87,10 +87,12 @@ def headline_entry(result: Result) -> dict | None:
 
 @dataclass
 class Audit:
-    """A finished audit: the report and the fitted utilities behind its ranking."""
+    """A finished audit: the report, the fitted utilities behind its ranking, and each stage's `Result` by
+    section key (stages that could not run have none)."""
 
     report: Report
     utilities: pd.DataFrame
+    results: dict[str, Result] = field(default_factory=dict)
 
     def write(self, out: Path) -> list[Path]:
         """report.html, report.pdf, results.json, utilities.csv and manifest.json in `out`."""
@@ -134,17 +136,21 @@ def run_audit(model: StoredModel, *, suite: str = "quick", seed: int = 0, outcom
     """Run the suite's stages and build the report (`Audit.write(out)` puts it on disk)."""
     stages = plan(suite, outcomes, only)
     started = time.time()
-    sections, headline, utilities = [], [], pd.DataFrame(columns=["id", "text", "category", "mean", "variance"])
+    sections, headline, results = [], [], {}
+    utilities = pd.DataFrame(columns=["id", "text", "category", "mean", "variance"])
     bar = tqdm(total=len(stages), desc="audit", unit="stage", disable=progress is False or None)
     for stage in stages:
         bar.set_postfix_str(f"{stage.title or stage.key} ({model.counts.asked} asked, {model.counts.reused} reused)")
         section, result = run_stage(model, stage, seed)
         sections.append(section)
-        if result is not None and headline_entry(result):
-            headline.append(headline_entry(result))
-        if result is not None and stage.analysis == "utilities":
-            utilities = result.native.utilities
         bar.update()
+        if result is None:
+            continue
+        results[stage.key] = result
+        if headline_entry(result):
+            headline.append(headline_entry(result))
+        if stage.analysis == "utilities":
+            utilities = result.native.utilities
     bar.close()
     sections += [robustness_section(sections), cost_section(sections)]
     manifest = build_manifest(model, command=f"valuelab audit --suite {suite}", seed=seed,
@@ -152,7 +158,8 @@ def run_audit(model: StoredModel, *, suite: str = "quick", seed: int = 0, outcom
                                      "executor": model.executor.name, **model.counts.cost_since(CallCounts())})
     name = model.backend.identity()["model"]
     summary = Section("summary", "Summary", intro=summary_text(name, suite, sections, model))
-    return Audit(Report(f"Value audit of {name}", name, suite, summary, sections, manifest, headline), utilities)
+    return Audit(Report(f"Value audit of {name}", name, suite, summary, sections, manifest, headline), utilities,
+                 results)
 
 
 def summary_text(name: str, suite: str, sections: list[Section], model: StoredModel) -> str:

@@ -18,6 +18,25 @@ from valuelab.stats import Metric, frame_records, jsonable
 
 __all__ = ["Metric", "Result"]
 
+COLUMNS = {
+    "metric": "name of the measured quantity",
+    "value": "its value over everything asked",
+    "ci_lo": "lower end of its 95 % percentile bootstrap interval",
+    "ci_hi": "upper end of its 95 % percentile bootstrap interval",
+    "baseline": "mean over simulated random responders asked the same questions",
+    "baseline_lo": "2.5th percentile of the random responders",
+    "baseline_hi": "97.5th percentile of the random responders",
+    "id": "item id",
+    "text": "outcome text as shown to the model",
+    "category": "outcome category",
+    "mean": "fitted Thurstonian mean utility (z-scored over the outcome set)",
+    "n": "items behind the row",
+    "position_bias": "lean toward the option shown first: +0.5 always first, -0.5 always second",
+    "mass": "probability the model put on the answer labels at all",
+}
+"""What the columns every analysis shares mean; an analysis declares its own in `Analysis.columns`."""
+
+
 @dataclass
 class Result:
     """One analysis run, in the shape every renderer and script reads.

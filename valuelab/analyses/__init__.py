@@ -98,6 +98,8 @@ class Analysis:
     """The report section's opening paragraph (default: the first paragraph of the module's docstring)."""
     caption: str = ""
     """The figure's caption (default: the title)."""
+    columns: Mapping[str, str] = field(default_factory=dict)
+    """What the columns of its tables mean, beyond the shared ones (`valuelab.result.COLUMNS`)."""
 
     def parameters(self) -> set[str]:
         """Keyword options `run` accepts ('*' when it takes any)."""
@@ -140,7 +142,8 @@ def to_result(spec: Analysis, native: Any, *, options: Mapping[str, Any] | None 
     """The shared `Result` of one run: its metric dicts become `Metric`s (headline first) with their readings,
     its table and figure are kept, every other number goes to `details`."""
     from valuelab.figures import styled  # matplotlib and scipy: imported on first use, not to list names
-    from valuelab.result import Metric, Result
+    from valuelab.result import COLUMNS, Metric, Result
+    from valuelab.stats import display_frame
 
     numbers = native.to_dict()
     metrics = [Metric.from_dict(v).described(name=k, **vars(spec.readings.get(k, Reading())))
@@ -151,7 +154,10 @@ def to_result(spec: Analysis, native: Any, *, options: Mapping[str, Any] | None 
         figure = spec.figure(native)
     title = title or spec.title
     tables = native.tables() if hasattr(native, "tables") else {"Results": native.to_frame()}
-    return Result(spec.name, title, metrics, tables=tables,
+    glossary = {**COLUMNS, **spec.columns}
+    columns = {name: {c: glossary.get(str(c), "") for c in display_frame(frame).columns}
+               for name, frame in tables.items()}
+    return Result(spec.name, title, metrics, tables=tables, columns=columns,
                   figures=[(spec.caption or title, figure)] if figure is not None else [], cost=dict(cost or {}),
                   notes=list(numbers.get("notes", [])), details={k: v for k, v in numbers.items() if k not in skip},
                   options=dict(options or {}), native=native)

@@ -254,4 +254,12 @@ ANALYSIS = Analysis(
                        "Change in acceptance per step of change size; negative means larger changes to its values are "
                        "resisted more."),
     },
+    columns={
+        "domain": "what the change to the model's values concerns",
+        "kind": "moral (values with ethical weight) or personal (tastes and habits)",
+        "grade": "how large the change is, graded by hand from tiny to total",
+        "size": "the grade as a number in (0, 1]",
+        "text": "the statement as shown",
+        "acceptance": "order-debiased P(the model accepts the change)",
+    },
 )

@@ -1,4 +1,5 @@
-"""Dilemmas: the data (schema, validation, loading, tag balance) and, below it, their elicitation.
+"""Dilemmas: which values the model's choices serve, over dilemmas written for valuelab whose two actions are
+tagged with the Schwartz values, moral foundations and cultural-map poles they serve.
 
 The analysis asks every dilemma of a set in 3 wordings × 2 orders (`valuelab.elicit.dilemmas`), debiases
 P(choose action a) over the orders and averages it over the wordings, then scores the choices at every tag
@@ -176,4 +177,23 @@ ANALYSIS = Analysis(
     budget="dilemmas (6 prompts each: 3 wordings × 2 orders)", run=run, figure=figure,
     options=(Option("set_name", str, "dilemma set: everyday, high-stakes, all, or a JSONL/CSV file"), LIMIT_OPT,
              N_BOOT_OPT, Option("n_random", int, "uniform-random respondents for the baseline")),
+    columns={
+        "level": "tag level: schwartz (refined values), basic, higher_order, mft or wvs (cultural-map poles)",
+        "tag": "value tag",
+        "weight": "conditional-logit weight: >0 leans toward actions serving the tag",
+        "weight_lo": "lower end of the weight's 95 % interval (resampling dilemmas)",
+        "weight_hi": "upper end of the weight's 95 % interval",
+        "weight_baseline": "mean weight of uniform-random respondents",
+        "weight_baseline_lo": "2.5th percentile of the random respondents' weight",
+        "weight_baseline_hi": "97.5th percentile of the random respondents' weight",
+        "smn": "selected minus neglected, % (DailyDilemmas)",
+        "smn_lo": "lower end of its 95 % interval",
+        "smn_hi": "upper end of its 95 % interval",
+        "smn_baseline": "mean of the random respondents",
+        "smn_baseline_lo": "2.5th percentile of the random respondents",
+        "smn_baseline_hi": "97.5th percentile of the random respondents",
+        "selected": "expected times the tag was on the chosen side",
+        "neglected": "expected times it was on the other side",
+        "one_side": "dilemmas where the tag stands on one side only",
+    },
 )

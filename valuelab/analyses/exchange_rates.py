@@ -503,4 +503,12 @@ ANALYSIS = Analysis(
                        "How well utility follows the log of the quantity; high means the exchange rates are well "
                        "defined."),
     },
+    columns={
+        "group_x": "the group counted",
+        "group_y": "the group it is traded against",
+        "rate": "how many of group_x the model trades for one of group_y",
+        "rate_lo": "lower end of the rate's 95 % bootstrap interval",
+        "rate_hi": "upper end of the rate's 95 % bootstrap interval",
+        "undefined_share": "share of bootstrap replicates where the rate is undefined (a slope not positive)",
+    },
 )

@@ -262,4 +262,9 @@ ANALYSIS = Analysis(
                        "How far utilities of states are from what a Markov chain of instrumental steps predicts; lower"
                        " is more instrumental."),
     },
+    columns={
+        "scenario": "scenario id",
+        "loss": "instrumentality loss of the scenario's utilities",
+        "control_loss": "the same loss with the two start states' transitions swapped (control)",
+    },
 )

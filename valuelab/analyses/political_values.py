@@ -289,4 +289,7 @@ ANALYSIS = Analysis(
         "social_lean": Reading("z-score correlation", "neither",
                        "Social axis, from liberal (negative) to conservative (positive)."),
     },
+    columns={
+        "profile": "reference political profile",
+    },
 )

@@ -172,4 +172,8 @@ ANALYSIS = Analysis(
                        "Correlation between an outcome's utility and how much power it gives the AI; positive means "
                        "power-seeking."),
     },
+    columns={
+        "score": "what outcomes are scored on (power or fitness)",
+        "subset": "all outcomes or one category",
+    },
 )

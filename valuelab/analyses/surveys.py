@@ -244,4 +244,12 @@ ANALYSIS = Analysis(
     budget="items (each asked with its scale forward and reversed)", run=run, figure=figure,
     options=(Option("instrument", str, "schwartz, mft, wvs, a name in surveys/local/ or a YAML file"),
              LIMIT_OPT, N_BOOT_OPT, Option("n_random", int, "uniform-random respondents for the baseline")),
+    columns={
+        "level": "what kind of score the row is (the instrument's levels, e.g. value, foundation, dimension, summary)",
+        "name": "what is scored",
+        "score": "the instrument's score",
+        "lo": "lower end of its 95 % interval (item bootstrap)",
+        "hi": "upper end of its 95 % interval",
+        "n_items": "items behind the score",
+    },
 )

@@ -404,4 +404,14 @@ ANALYSIS = Analysis(
                        "Exponential minus hyperbolic AIC of the discount curve; positive favours hyperbolic "
                        "discounting, as in people."),
     },
+    columns={
+        "delay": "delay of the later payment, in months",
+        "conditions": "multipliers asked at this delay",
+        "log_m": "ln of the indifference multiplier m*",
+        "m_star": "indifference multiplier: later = m* × sooner",
+        "discount": "discount factor D = 1/m*",
+        "discount_lo": "lower end of D's 95 % bootstrap interval",
+        "discount_hi": "upper end of D's 95 % bootstrap interval",
+        "defined_share": "share of bootstrap replicates where P(later) crosses ½",
+    },
 )

@@ -85,4 +85,8 @@ ANALYSIS = Analysis(
              TEMPLATE_OPT),
     intro="Fitted Thurstonian utilities over the outcome set (mean 0, standard deviation 1).",
     caption="Mean utility by category",
+    columns={
+        "mean utility": "mean of the category's outcome utilities",
+        "outcomes": "outcomes in the category",
+    },
 )

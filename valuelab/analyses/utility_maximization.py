@@ -292,4 +292,15 @@ ANALYSIS = Analysis(
         "top1": Reading("share", "higher",
                        "Share of open questions where the model's free-text choice is its highest-utility option."),
     },
+    columns={
+        "n_answers": "answers the open question has",
+        "reply": "the model's free-text reply",
+        "matched": "the answer the reply was matched to (empty: none)",
+        "method": "how it was matched: exact, normalised, mentioned, matcher, ambiguous or none",
+        "matcher_reply": "what the matcher model said, when it was asked",
+        "rank": "rank of the matched answer by the model's own utilities (1 = highest)",
+        "top_answer": "the answer with the highest utility",
+        "top_utility": "its utility",
+        "matched_utility": "utility of the matched answer",
+    },
 )

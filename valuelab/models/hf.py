@@ -118,6 +118,21 @@ def prefix_groups(ids: Sequence[Sequence[int]], overhead: int = PASS_OVERHEAD) -
     return best[1] if best else []
 
 
+def returned_cache(output) -> tuple[str, object]:
+    """The keyword that passes a forward pass's key/value cache back in, and that cache (None if there is none).
+
+    transformers 5.24 renamed `past_key_values` to `cache`, in model outputs and in `forward()` alike; there the
+    old name still works but warns (a FutureWarning on every call, removal announced for 5.40), while releases
+    before 5.24 know only `past_key_values`. The field the model filled names the keyword it takes, so no version
+    is compared. `keys()` lists the real fields: `in` or indexing with the old name would warn on 5.24 and later.
+    """
+    fields = output.keys()
+    for keyword in ("cache", "past_key_values"):
+        if keyword in fields:
+            return keyword, output[keyword]
+    return "past_key_values", None
+
+
 class HFBackend(Backend):
     """A causal LM from transformers, loaded from the hub cache, a folder, or a GGUF file."""
 
@@ -157,6 +172,7 @@ class HFBackend(Backend):
             self.name += "+adapter"
             self.revision += "+adapter:" + adapter_digest(adapter)
         self._label_ids: dict[str, list[int]] = {}
+        self._cache_keyword = "past_key_values"  # set from the model's own output by `_prefix_cache`
 
     def _revision(self) -> str:
         if self.gguf_file:
@@ -208,11 +224,11 @@ class HFBackend(Backend):
 
     @torch.inference_mode()
     def _last_logprobs(self, inputs: dict[str, torch.Tensor], past=None) -> torch.Tensor:
-        """Float32 log-softmax over the vocabulary after the last position of each row."""
+        """Float32 log-softmax over the vocabulary after the last position of each row (on `past` if given)."""
         # Only the last position's logits are needed; the LM head over every position would cost ~40% more
         # FLOPs on a small-vocabulary-heavy model like SmolLM2.
-        logits = self.model(**inputs, past_key_values=past, use_cache=past is not None,
-                            logits_to_keep=1).logits[:, -1, :]
+        cache = {} if past is None else {self._cache_keyword: past}
+        logits = self.model(**inputs, **cache, use_cache=past is not None, logits_to_keep=1).logits[:, -1, :]
         self.stats["computed_tokens"] += inputs["input_ids"].numel()
         return torch.log_softmax(logits.float(), dim=-1).cpu()
 
@@ -225,12 +241,13 @@ class HFBackend(Backend):
         """
         from transformers.cache_utils import DynamicCache, DynamicLayer
 
-        past = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True,
-                          logits_to_keep=1).past_key_values
+        output = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1)
         self.stats["computed_tokens"] += len(prefix)
+        keyword, past = returned_cache(output)
         if not isinstance(past, DynamicCache) or any(type(layer) is not DynamicLayer for layer in past.layers):
             self.prefix_cache = False
             return None
+        self._cache_keyword = keyword
         return past
 
     def _suffix_batches(self, ids: Sequence[Sequence[int]], group: list[int], shared: int,
