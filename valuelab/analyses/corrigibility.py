@@ -26,6 +26,7 @@ from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, Analysis, Reading
 from valuelab.analyses.common import LEVEL, N_BOOT, Metric, check_budget
 from valuelab.elicit.pairwise import prefer_pairs
 from valuelab.errors import InputError
+from valuelab.items.files import item_error
 from valuelab.prompts import Template
 from valuelab.stats import baseline_range, correlate, jsonable, percentile_interval
 from valuelab.store import StoredModel
@@ -53,7 +54,7 @@ def load_changes(path: str | Path | None = None) -> ChangeSet:
     file, doc = str(path), read_yaml(Path(path))
 
     def fail(message: str, node: Any, key: str) -> InputError:
-        return InputError(message, file=file, line=getattr(node, "line", None), field=key)
+        return item_error(message, file, node, key)
 
     fields = {"template", "status_quo", "sizes", "domains"}
     if not isinstance(doc, dict):

@@ -32,6 +32,7 @@ from valuelab.analyses.common import BASELINE_DRAWS, LEVEL, Metric, check_budget
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
 from valuelab.fit.utilities import elicit_utilities
+from valuelab.items.files import item_error
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.stats import N_BOOT, baseline_range, jsonable, percentile_interval
 from valuelab.store import StoredModel
@@ -79,31 +80,27 @@ class Money:
 # ---------------------------------------------------------------- scenario data
 
 
-def _fail(message: str, file: str, node: Any = None, field: str | None = None) -> InputError:
-    return InputError(message, file=file, line=getattr(node, "line", None), field=field)
-
-
 def _text(node: Any, key: str, file: str, where: str) -> str:
     value = node.get(key) if isinstance(node, dict) else None
     if not isinstance(value, str) or not value.strip():
-        raise _fail("must be non-empty text", file, node, f"{where}.{key}")
+        raise item_error("must be non-empty text", file, node, f"{where}.{key}")
     return value.strip()
 
 
 def _check_keys(node: Any, allowed: set[str], file: str, where: str) -> None:
     if not isinstance(node, dict):
-        raise _fail("must be a mapping", file, None, where)
+        raise item_error("must be a mapping", file, None, where)
     for key in node:
         if key not in allowed:
             allowed_text = ", ".join(sorted(allowed))
-            raise _fail(f"unknown field (allowed: {allowed_text})", file, node, f"{where}.{key}")
+            raise item_error(f"unknown field (allowed: {allowed_text})", file, node, f"{where}.{key}")
 
 
 def _check_slots(template: str, slots: dict[str, str], file: str, node: Any, where: str) -> None:
     try:
         template.format(**slots)
     except (KeyError, IndexError, ValueError) as err:
-        raise _fail(f"bad placeholder {err} (allowed: {', '.join('{' + s + '}' for s in slots)})", file, node,
+        raise item_error(f"bad placeholder {err} (allowed: {', '.join('{' + s + '}' for s in slots)})", file, node,
                     where) from None
 
 
@@ -112,17 +109,17 @@ def load_groups(path: str | Path | None = None) -> dict[str, list[Group]]:
     path = Path(path) if path is not None else DATA / "groups.yaml"
     file, doc = str(path), read_yaml(Path(path))
     if not isinstance(doc, dict) or not doc:
-        raise _fail("expected a mapping of category name to {kind, members}", file, doc)
+        raise item_error("expected a mapping of category name to {kind, members}", file, doc)
     categories: dict[str, list[Group]] = {}
     seen: set[str] = set()
     for category, node in doc.items():
         _check_keys(node, {"kind", "one", "many", "members"}, file, category)
         kind = node.get("kind")
         if kind not in KINDS:
-            raise _fail(f"must be one of {', '.join(KINDS)}", file, node, f"{category}.kind")
+            raise item_error(f"must be one of {', '.join(KINDS)}", file, node, f"{category}.kind")
         members = node.get("members")
         if not isinstance(members, list) or not members:
-            raise _fail("must be a non-empty list", file, node, f"{category}.members")
+            raise item_error("must be a non-empty list", file, node, f"{category}.members")
         patterns = {f: _text(node, f, file, category) for f in ("one", "many")} if kind == "people" else {}
         for pattern_name, pattern in patterns.items():
             _check_slots(pattern, {"name": "x"}, file, node, f"{category}.{pattern_name}")
@@ -132,7 +129,7 @@ def load_groups(path: str | Path | None = None) -> dict[str, list[Group]]:
             where = f"{category}.members.{gid}"
             if gid in seen or gid == MONEY:
                 problem = "duplicate group id" if gid in seen else f"{MONEY!r} is reserved"
-                raise _fail(problem, file, member, where)
+                raise item_error(problem, file, member, where)
             seen.add(gid)
             if kind == "people":
                 _check_keys(member, {"id", "name"}, file, where)
@@ -153,13 +150,13 @@ def load_measures(path: str | Path | None = None) -> tuple[dict[str, Measure], M
     file, doc = str(path), read_yaml(Path(path))
     _check_keys(doc, {"measures", "money"}, file, "")
     if not isinstance(doc.get("measures"), dict) or not doc["measures"]:
-        raise _fail("must map measure names to templates", file, doc, "measures")
+        raise item_error("must map measure names to templates", file, doc, "measures")
     measures: dict[str, Measure] = {}
     for mid, node in doc["measures"].items():
         _check_keys(node, {"applies_to", "grid", "one", "many"}, file, mid)
         kinds = node.get("applies_to")
         if not isinstance(kinds, list) or not kinds or any(k not in KINDS for k in kinds):
-            raise _fail(f"must be a list drawn from {', '.join(KINDS)}", file, node, f"{mid}.applies_to")
+            raise item_error(f"must be a list drawn from {', '.join(KINDS)}", file, node, f"{mid}.applies_to")
         grid = _grid(node.get("grid"), file, node, f"{mid}.grid")
         slots = {"n": "2", **{form: "x" for k in kinds for form in KINDS[k]}}
         templates = {}
@@ -171,9 +168,9 @@ def load_measures(path: str | Path | None = None) -> tuple[dict[str, Measure], M
     _check_keys(node, {"low", "high", "count", "text"}, file, MONEY)
     low, high, count = node.get("low"), node.get("high"), node.get("count")
     if not (isinstance(low, int | float) and isinstance(high, int | float) and 0 < low < high):
-        raise _fail("need 0 < low < high", file, node, f"{MONEY}.low")
+        raise item_error("need 0 < low < high", file, node, f"{MONEY}.low")
     if not isinstance(count, int) or count < 2:
-        raise _fail("must be an integer of at least 2", file, node, f"{MONEY}.count")
+        raise item_error("must be an integer of at least 2", file, node, f"{MONEY}.count")
     text = _text(node, "text", file, MONEY)
     _check_slots(text, {"amount": "1"}, file, node, f"{MONEY}.text")
     return measures, Money(float(low), float(high), count, text)
@@ -182,9 +179,9 @@ def load_measures(path: str | Path | None = None) -> tuple[dict[str, Measure], M
 def _grid(value: Any, file: str, node: Any, where: str) -> tuple[float, ...]:
     if (not isinstance(value, list) or len(value) < 2
             or any(not isinstance(v, int | float) or isinstance(v, bool) or v <= 0 for v in value)):
-        raise _fail("must be a list of at least two positive numbers", file, node, where)
+        raise item_error("must be a list of at least two positive numbers", file, node, where)
     if len(set(value)) != len(value):
-        raise _fail("has repeated values", file, node, where)
+        raise item_error("has repeated values", file, node, where)
     return tuple(sorted(float(v) for v in value))
 
 

@@ -24,8 +24,8 @@ from valuelab.analyses import BUDGET_OPT, N_BOOT_OPT, Analysis, Option, Reading
 from valuelab.analyses.common import N_BOOT, check_budget, resolve_outcomes
 from valuelab.analyses.expected_utility import ExpectedUtilityResult, Lottery, analyze, figure
 from valuelab.elicit.outcomes import Outcome
-from valuelab.errors import InputError
 from valuelab.fit.utilities import elicit_utilities
+from valuelab.items.files import item_error
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
 from valuelab.yamlfile import YamlMap, read_yaml
@@ -77,7 +77,7 @@ def load_events(path: str | Path | None = None) -> list[Event]:
     data = read_yaml(path)
 
     def fail(message: str, node: Any, field: str) -> NoReturn:
-        raise InputError(message, file=file, line=getattr(node, "line", None), field=field)
+        raise item_error(message, file, node, field)
 
     if not isinstance(data, dict) or not isinstance(data.get("events"), list) or not data["events"]:
         fail("the file must be a mapping with a non-empty list under `events`", data, "events")

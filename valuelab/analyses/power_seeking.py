@@ -26,6 +26,7 @@ from valuelab.analyses.common import LEVEL, N_BOOT, Metric, check_budget, resolv
 from valuelab.elicit.outcomes import Outcome, load_outcomes, outcomes_frame
 from valuelab.errors import InputError
 from valuelab.fit.utilities import elicit_utilities
+from valuelab.items.files import item_error
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.stats import correlate, jsonable
 from valuelab.store import StoredModel
@@ -48,8 +49,7 @@ def load_templates(path: str | Path | None = None) -> dict[str, Template]:
     for name in SCORES:
         text = doc.get(name)
         if not isinstance(text, str) or "{option_a}" not in text or "{option_b}" not in text:
-            raise InputError("must be text with {option_a} and {option_b}", file=str(path),
-                             line=getattr(doc, "line", None), field=name)
+            raise item_error("must be text with {option_a} and {option_b}", str(path), doc, name)
         try:
             text.format(option_a="x", option_b="y")
         except (KeyError, IndexError, ValueError) as err:

@@ -37,6 +37,7 @@ from valuelab.analyses.common import (
 )
 from valuelab.elicit.pairwise import prefer_pairs
 from valuelab.errors import InputError
+from valuelab.items.files import item_error
 from valuelab.prompts import Template
 from valuelab.stats import N_BOOT, baseline_range, jsonable, percentile_interval
 from valuelab.store import StoredModel
@@ -80,7 +81,7 @@ def load_setup(path: str | Path | None = None) -> Setup:
     file, doc = str(path), read_yaml(Path(path))
 
     def fail(message: str, key: str) -> InputError:
-        return InputError(message, file=file, line=getattr(doc, "line", None), field=key)
+        return item_error(message, file, doc, key)
 
     fields = {"template", "amount", "now", "later_one", "later_many", "base_amount", "round_to", "delays",
               "multipliers"}

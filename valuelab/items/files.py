@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,12 @@ from valuelab.yamlfile import read_yaml
 def data_file(analysis: str, name: str) -> Path:
     """A packaged data file, `valuelab/data/<analysis>/<name>`."""
     return Path(str(files("valuelab") / "data" / analysis / name))
+
+
+def item_error(message: str, file: str, node: Any = None, field: str | None = None) -> InputError:
+    """The error every item-file validator raises: the message, the file, the line of `node` (a mapping read by
+    `valuelab.yamlfile.read_yaml` knows its line) and the field."""
+    return InputError(message, file=file, line=getattr(node, "line", None), field=field)
 
 
 def load_items(path: str | Path, fields: dict[str, type | tuple[type, ...]],

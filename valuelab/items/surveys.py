@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from valuelab.errors import InputError
+from valuelab.items.files import item_error
 from valuelab.items.vocabularies import BASIC_VALUES, FOUNDATIONS, HIGHER_ORDER, POLES, REFINED_VALUES
 from valuelab.yamlfile import YamlMap, read_yaml
 
@@ -174,10 +175,9 @@ class _Checker:
         self.file = file
 
     def fail(self, message: str, node: Any = None, field: str | None = None, item: str | None = None):
-        line = getattr(node, "line", None)
         if item is not None:
             message = f"item {item!r}: {message}"
-        raise InputError(message, file=self.file, line=line, field=field)
+        raise item_error(message, self.file, node, field)
 
     def fields(self, node: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...] = (),
                item: str | None = None, parent: Any = None) -> None:
