@@ -30,6 +30,10 @@ def valuelab(*args, env):
     pytest.param(["prefer", "smollm2", "--device", "cuda", "a", "b"], "sees no CUDA GPU on this machine",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
     (["prefer", "smollm2", "--device", "gpu0", "a", "b"], "unknown device 'gpu0'"),
+    (["analyze", "corrigibility", "synthetic:1", "--outcomes", "quick"],
+     "analysis 'corrigibility' takes no option --outcomes quick"),
+    (["audit", "synthetic:1", "--out", "audit", "--only", "transitivity,nope"], "no stage nope in this suite"),
+    (["prefer", "synthetic:1", "--system", "@no/such/file.txt", "a", "b"], "cannot read the system prompt file"),
 ])
 def test_bad_input_gives_one_clear_line(args, message, cli_env):
     out = valuelab(*args, env=cli_env)

@@ -120,3 +120,19 @@ def test_killed_run_resumes_to_the_same_answers(tmp_path, cli_env):
     for key, response in uninterrupted.items():
         a, b = json.loads(resumed[key]), json.loads(response)
         assert a["probs"] == pytest.approx(b["probs"], abs=1e-6) and a["mass"] == pytest.approx(b["mass"], abs=1e-6)
+
+
+def test_a_system_prompt_reaches_every_request_and_the_store_key():
+    backend, store = load_model("synthetic:1"), Store()
+    pair = ChoiceRequest("Which?", ("a", "b"))
+    own = ChoiceRequest("Which?", ("a", "b"), "Answer briefly.")
+    StoredModel(backend, store).choice_probs([pair])
+    persona = StoredModel(backend, store, system="You are a careful librarian.")
+    persona.choice_probs([pair, own])
+    assert persona.counts.asked == 2 and persona.counts.reused == 0  # a new system prompt is a new question
+    prompts = [row["prompt"] for row in store.rows()]
+    assert sum("careful librarian" in p for p in prompts) == 1  # a request's own system message is kept
+    assert any("Answer briefly." in p and "librarian" not in p for p in prompts)
+    again = StoredModel(backend, store, system="You are a careful librarian.")
+    again.choice_probs([pair])
+    assert again.counts.asked == 0 and again.counts.reused == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -131,10 +132,12 @@ def cost_section(sections: list[Section]) -> Section:
                    numbers=totals, tables=[("By stage", table)] if len(table) else [])
 
 
-def run_audit(model: StoredModel, *, suite: str = "quick", seed: int = 0, outcomes: str | None = None,
-              progress: bool | None = None, only: list[str] | None = None) -> Audit:
-    """Run the suite's stages and build the report (`Audit.write(out)` puts it on disk)."""
+def run_audit(model: StoredModel, *, suite: str | Sequence[Stage] = "quick", seed: int = 0,
+              outcomes: str | None = None, progress: bool | None = None, only: list[str] | None = None) -> Audit:
+    """Run a suite's stages (a suite name, or a list of `Stage`s) and build the report (`Audit.write(out)` puts it
+    on disk)."""
     stages = plan(suite, outcomes, only)
+    suite = suite if isinstance(suite, str) else "custom"
     started = time.time()
     sections, headline, results = [], [], {}
     utilities = pd.DataFrame(columns=["id", "text", "category", "mean", "variance"])

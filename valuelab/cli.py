@@ -37,20 +37,20 @@ def add_model_options(parser: argparse.ArgumentParser, *specs: str) -> None:
     parser.add_argument("--ray-actors", type=int, default=2, help="Ray actors, each holding the model")
     parser.add_argument("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--ray-gpus", type=float, default=0, help="GPUs each Ray actor reserves")
-    parser.add_argument("--system", type=system_prompt, metavar="TEXT|@FILE",
+    parser.add_argument("--system", metavar="TEXT|@FILE",
                         help="system prompt (or persona) for every question that has none of its own; part of the "
                         "store key")
 
 
-def system_prompt(value: str) -> str:
+def system_prompt(value: str | None) -> str | None:
     """`--system TEXT`, or `--system @FILE` to read it from a file."""
-    if not value.startswith("@"):
+    if value is None or not value.startswith("@"):
         return value
     path = Path(value[1:])
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise argparse.ArgumentTypeError(f"cannot read the system prompt file {path}: {exc.strerror}") from None
+        raise InputError(f"cannot read the system prompt file: {exc.strerror}", file=str(path)) from None
 
 
 def open_model(args: argparse.Namespace, spec: str | None = None, store=None):
@@ -69,7 +69,7 @@ def open_model(args: argparse.Namespace, spec: str | None = None, store=None):
                                num_gpus=args.ray_gpus)
     return StoredModel(backend, store or Store(args.store or default_store()), mode=args.mode,
                        n_samples=args.samples, temperature=args.temperature, seed=args.seed, executor=executor,
-                       system=args.system)
+                       system=system_prompt(args.system))
 
 
 def report_store_use(model) -> None:
@@ -258,7 +258,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.store is None:  # the audit's answers live beside its report, so a rerun resumes from them
         args.store = args.out / "store.sqlite"
     model = open_model(args)
-    audit = run_audit(model, suite=args.suite, seed=args.seed, outcomes=args.outcomes)
+    audit = run_audit(model, suite=args.suite, seed=args.seed, outcomes=args.outcomes, only=args.only)
     paths = audit.write(args.out)
     print(f"wrote {', '.join(str(p) for p in paths)}")
     report_store_use(model)
@@ -420,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="quick", choices=list(SUITES))
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--outcomes", help="outcome set for the utility stages (default: quick or core by suite)")
+    p.add_argument("--only", type=lambda s: s.split(","), metavar="KEY,...",
+                   help="run only these stages of the suite (section keys; the utility ranking always runs)")
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("estimate", help="prompts, tokens and time a planned audit will cost, before it runs")

@@ -99,6 +99,11 @@ def plan(suite_or_stages: str | Sequence[Stage], outcomes: str | None = None,
         if suite_or_stages not in SUITES:
             raise InputError(f"unknown suite {suite_or_stages!r}; choose one of {', '.join(SUITES)}", field="suite")
         suite_or_stages = SUITES[suite_or_stages]
+    if only is not None:
+        unknown = sorted(set(only) - {s.key for s in suite_or_stages})
+        if unknown:
+            raise InputError(f"no stage {', '.join(unknown)} in this suite; its stages: "
+                             f"{', '.join(s.key for s in suite_or_stages)}", field="only")
     stages = [s for s in suite_or_stages if only is None or s.key in only or s.key == "utilities"]
     if outcomes:
         stages = [replace(s, options={**s.options, "outcomes": outcomes}) if "outcomes" in s.options else s
