@@ -37,7 +37,7 @@ bench: setup
 	$(PY) benchmarks/bench_throughput.py
 
 lint: setup
-	$(VENV)/bin/ruff check valuelab tests benchmarks
+	$(VENV)/bin/ruff check valuelab tests benchmarks docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

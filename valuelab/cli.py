@@ -12,12 +12,6 @@ from pathlib import Path
 from valuelab.errors import InputError, ValuelabError
 
 
-def default_store() -> Path:
-    from valuelab.store import default_store_path
-
-    return default_store_path()
-
-
 def add_model_options(parser: argparse.ArgumentParser, *specs: str) -> None:
     """Options shared by every command that talks to a model; `specs` names its model positionals."""
     for name in specs or ("model",):
@@ -56,7 +50,7 @@ def system_prompt(value: str | None) -> str | None:
 def open_model(args: argparse.Namespace, spec: str | None = None, store=None):
     """The backend named by the arguments (or `spec`), seen through the store (or `store`)."""
     from valuelab.models import load_model
-    from valuelab.store import Store, StoredModel
+    from valuelab.store import Store, StoredModel, default_store_path
 
     spec = spec or args.model
     options = {"base_url": args.base_url, "api_key_env": args.api_key_env, "device": args.device}
@@ -67,7 +61,7 @@ def open_model(args: argparse.Namespace, spec: str | None = None, store=None):
 
         executor = RayExecutor(spec, options, actors=args.ray_actors, address=args.ray_address,
                                num_gpus=args.ray_gpus)
-    return StoredModel(backend, store or Store(args.store or default_store()), mode=args.mode,
+    return StoredModel(backend, store or Store(args.store or default_store_path()), mode=args.mode,
                        n_samples=args.samples, temperature=args.temperature, seed=args.seed, executor=executor,
                        system=system_prompt(args.system))
 
@@ -322,9 +316,9 @@ def cmd_control_evaluate(args: argparse.Namespace) -> int:
     from valuelab.control import evaluate
     from valuelab.control.evaluate import report
     from valuelab.report import write_report
-    from valuelab.store import Store
+    from valuelab.store import Store, default_store_path
 
-    store = Store(args.store or default_store())
+    store = Store(args.store or default_store_path())
     base, tuned = (open_model(args, spec, store) for spec in (args.base, args.tuned))
     result = evaluate(base, tuned, args.target, political_budget=args.political_budget,
                       capability_check=not args.no_capability, seed=args.seed)

@@ -117,11 +117,6 @@ class Analysis:
                              f"(its options: {offered})")
 
 
-def names() -> list[str]:
-    """Every analysis name, in registry order."""
-    return list(REGISTRY)
-
-
 def get(name: str) -> Analysis:
     """The declaration of analysis `name` (imports its module)."""
     if name not in REGISTRY:
