@@ -34,6 +34,7 @@ from valuelab.models import load_model
 from valuelab.models.base import Backend, ChoiceRequest
 from valuelab.models.hf import HFBackend, adapter_digest
 from valuelab.prompts import DEFAULT_TEMPLATE, Template, get_template
+from valuelab.stats import write_json
 
 OBJECTIVES = ("sft", "dpo", "match")
 DEFAULT_LR = 1e-2
@@ -210,8 +211,7 @@ def finetune(model: str | Backend, target: str | Path | Targets, *, objective: s
                         name=base.name + "+adapter", enable_thinking=base.enable_thinking)
     result = FinetuneResult(out, f"{base_spec(base)}+adapter={out}", objective, steps, lr, seed, losses,
                             seconds, len(examples), peak_memory_mb(base.device), backend)
-    (out / "finetune.json").write_text(json.dumps({**result.to_dict(), "base": base.identity(),
-                                                   "losses": losses}, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "finetune.json", {**result.to_dict(), "base": base.identity(), "losses": losses})
     return result
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from valuelab.elicit.outcomes import Outcome
 from valuelab.errors import InputError
 from valuelab.fit import ThurstonianModel
+from valuelab.stats import write_json
 
 TARGET_COLUMNS = ("id_a", "id_b", "text_a", "text_b", "wins_a", "wins_b", "share_a", "majority", "target_p",
                   "split")
@@ -65,7 +66,7 @@ class Targets:
         self.pairs.to_csv(directory / "targets.csv", index=False, float_format="%.6g")
         self.utilities.to_csv(directory / "utilities.csv", index=False, float_format="%.6g")
         split = {"train": self.train_ids, "heldout": self.heldout_ids, "rule": SPLIT_RULE}
-        (directory / "split.json").write_text(json.dumps(split, indent=2) + "\n", encoding="utf-8")
+        write_json(directory / "split.json", split)
 
 
 def make_targets(votes: pd.DataFrame, outcomes: list[Outcome], *, holdout_outcomes: float = 0.25, seed: int = 0,

@@ -7,7 +7,6 @@ reads cannot drift apart.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from valuelab.stats import frame_records, jsonable
+from valuelab.stats import frame_records, jsonable, write_json
 
 RESULTS_FORMAT = "valuelab-report/1"
 
@@ -107,8 +106,5 @@ class Report:
         }
 
     def write_results(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.to_results(), indent=2, ensure_ascii=False, allow_nan=False)
-        path.write_text(scrub_text(text) + "\n", encoding="utf-8")
-        return path
+        """results.json, every string scrubbed of key-shaped text and every secret-named field redacted."""
+        return write_json(path, scrub(self.to_results()))
