@@ -66,8 +66,8 @@ def test_the_worked_examples_register_with_one_line_each(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.setitem(REGISTRY, "order-consistency", "docs.examples.order_consistency")
     monkeypatch.setitem(PROVIDERS, "always-first", Provider(
-        "always-first", "always-first", "docs.examples.always_first:AlwaysFirst",
-        "docs.examples.always_first:AlwaysFirst", "numpy", "answers A whatever A is", named=False))
+        "always-first", "always-first", "docs.examples.always_first:AlwaysFirst", "numpy", "answers A whatever A is",
+        named=False))
     agent = run_analysis("order-consistency", synthetic(3), budget=40, n_boot=200)
     metric = agent.headline
     assert metric.value > metric.baseline_hi  # a coherent agent without position bias is consistent

@@ -55,8 +55,7 @@ COULD_NOT_RUN = "This stage could not run"
 
 def run_stage(model: StoredModel, stage: Stage, seed: int) -> tuple[Section, Result | None]:
     """Run one stage and turn its result into a report section (no result when it could not run)."""
-    spec = get(stage.analysis)
-    title = stage.title or spec.title
+    spec, title = get(stage.analysis), stage.heading
     before, started = model.counts.copy(), time.time()
 
     def cost() -> dict:  # what the stage asked, kept even when it then fails
@@ -143,7 +142,7 @@ def run_audit(model: StoredModel, *, suite: str | Sequence[Stage] = "quick", see
     utilities = pd.DataFrame(columns=["id", "text", "category", "mean", "variance"])
     bar = tqdm(total=len(stages), desc="audit", unit="stage", disable=progress is False or None)
     for stage in stages:
-        bar.set_postfix_str(f"{stage.title or stage.key} ({model.counts.asked} asked, {model.counts.reused} reused)")
+        bar.set_postfix_str(f"{stage.heading} ({model.counts.asked} asked, {model.counts.reused} reused)")
         section, result = run_stage(model, stage, seed)
         sections.append(section)
         bar.update()

@@ -168,8 +168,8 @@ def estimate(suite_or_stages="quick", model_spec: str = "smollm2", *, seed: int 
         # Log-prob calls generate one token on servers and none locally; samples count at their token limit.
         out = sum(n * limit if limit is not None else 0 if local else 1 for _, n, limit in asked)
         seconds = prompts / prompts_per_second if prompts_per_second else None
-        result.stages.append(StageEstimate(stage.key, stage.title or get(stage.analysis).title, prompts, calls,
-                                           round(mean * calls), out, seconds))
+        result.stages.append(StageEstimate(stage.key, stage.heading, prompts, calls, round(mean * calls), out,
+                                           seconds))
     return result
 
 

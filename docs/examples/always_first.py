@@ -1,8 +1,8 @@
 """A backend that always answers with the first label: pure position bias, no preferences at all.
 
 The worked backend example of docs/CONTRIBUTING.md: one file, and one line in `valuelab.models.PROVIDERS`
-(`Provider("always-first", "always-first", "docs.examples.always_first:AlwaysFirst",
-"docs.examples.always_first:AlwaysFirst", "numpy", "answers A whatever A is", named=False)`) registers it.
+(`Provider("always-first", "always-first", "docs.examples.always_first:AlwaysFirst", "numpy",
+"answers A whatever A is", named=False)`) registers it.
 It is a useful sanity check too: every analysis should score it at or below its random baseline.
 """
 

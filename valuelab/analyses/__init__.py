@@ -13,13 +13,13 @@ Adding an analysis is one new module with its declaration plus one line in `REGI
 from __future__ import annotations
 
 import importlib
-import inspect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from valuelab.errors import InputError
+from valuelab.models import keyword_options, unknown_options
 
 REGISTRY: dict[str, str] = {
     "utilities": "valuelab.analyses.utilities",
@@ -103,14 +103,11 @@ class Analysis:
 
     def parameters(self) -> set[str]:
         """Keyword options `run` accepts ('*' when it takes any)."""
-        params = list(inspect.signature(self.run).parameters.values())[1:]
-        named = {p.name for p in params if p.kind is not p.VAR_KEYWORD}
-        return named | ({"*"} if any(p.kind is p.VAR_KEYWORD for p in params) else set())
+        return keyword_options(self.run)
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         """Refuse, in one line, options this analysis does not take."""
-        accepted = self.parameters()
-        unknown = sorted(set(options) - accepted) if "*" not in accepted else []
+        unknown = unknown_options(self.run, options)
         if unknown:
             offered = ", ".join(o.flag for o in self.options) or "none"
             raise InputError(f"analysis {self.name!r} takes no option {', '.join(unknown)} "

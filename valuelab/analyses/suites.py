@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from valuelab.analyses import REGISTRY
+from valuelab.analyses import REGISTRY, get
 from valuelab.errors import InputError
 
 
@@ -26,6 +26,11 @@ class Stage:
     options: dict[str, Any] = field(default_factory=dict)
     key: str = ""
     title: str | None = None
+
+    @property
+    def heading(self) -> str:
+        """The stage's title, else its analysis's."""
+        return self.title or get(self.analysis).title
 
     def __post_init__(self) -> None:
         if self.analysis not in REGISTRY:

