@@ -93,6 +93,17 @@ def test_simulate_then_fit_csv_round_trip(tmp_path):
     assert to_comparisons(pd.read_csv(prefs)).n_edges == 400
 
 
+def test_fit_command_prints_log_likelihood_iterations_and_convergence(tmp_path, capsys):
+    prefs, out = tmp_path / "p.csv", tmp_path / "u.csv"
+    simulate_csv(items=12, pairs=60, samples=5, seed=2, out=prefs)
+    summary = fit_csv(prefs, out)
+    assert summary["converged"] and summary["iterations"] > 0 and summary["log_likelihood"] < 0
+    assert main(["fit", str(prefs), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert (f"log-likelihood {summary['log_likelihood']:.4f} after {summary['iterations']} iterations, converged"
+            in printed), printed
+
+
 @pytest.mark.parametrize("device, words", [
     pytest.param("cuda", "sees no CUDA GPU", marks=pytest.mark.skipif(torch.cuda.is_available(), reason="has a GPU")),
     ("tpu", "unknown device 'tpu'"),

@@ -13,7 +13,9 @@ import time
 
 import pytest
 
+from valuelab.errors import BackendError
 from valuelab.models import ChoiceRequest, load_model
+from valuelab.models.synthetic import SyntheticBackend
 from valuelab.store import Store, StoredModel, request_key
 
 
@@ -136,3 +138,53 @@ def test_a_system_prompt_reaches_every_request_and_the_store_key():
     again = StoredModel(backend, store, system="You are a careful librarian.")
     again.choice_probs([pair])
     assert again.counts.asked == 0 and again.counts.reused == 1
+
+
+class StreamingAgent(SyntheticBackend):
+    """A synthetic agent that answers like an API client: every request of a call at once, in any order (here
+    last first), and optionally fails after `fail_after` answers."""
+
+    concurrent = True
+
+    def __init__(self, fail_after: int | None = None):
+        super().__init__(1)
+        self.fail_after, self.calls = fail_after, 0
+
+    def stream(self, method, requests, args=()):
+        self.calls += 1
+        answers = getattr(self, method)(requests, *args)
+        for k, position in enumerate(reversed(range(len(requests)))):
+            if k == self.fail_after:
+                raise BackendError("the server went away")
+            yield position, answers[position]
+
+
+def test_a_concurrent_backend_gets_the_whole_call_and_answers_are_committed_as_they_arrive():
+    requests = synthetic_requests(10)
+    streaming = StreamingAgent()
+    model = StoredModel(streaming, Store(), chunk_size=4)
+    answers = model.choice_probs(requests)
+    assert streaming.calls == 1  # one stream for the call, not one per chunk
+    plain = StoredModel(load_model("synthetic:1"), Store()).choice_probs(requests)
+    assert [a.to_json() for a in answers] == [a.to_json() for a in plain]  # back in request order
+
+    store = Store()
+    with pytest.raises(BackendError, match="went away"):
+        StoredModel(StreamingAgent(fail_after=6), store, chunk_size=4).choice_probs(requests)
+    assert len(store) == 6  # one chunk of 4, and the 2 that came back before the failure
+    resumed = StoredModel(StreamingAgent(), store, chunk_size=4)
+    resumed.choice_probs(requests)
+    assert (resumed.counts.asked, resumed.counts.reused) == (4, 6)
+
+
+def test_cost_counts_prompts_requests_and_samples_apart():
+    for mode, per_prompt in (("logprob", 1), ("sample", 4)):
+        model = StoredModel(load_model("synthetic:1"), Store(), mode=mode, n_samples=4)
+        before = model.counts.copy()
+        model.choice_probs(synthetic_requests(5))
+        model.choice_probs(synthetic_requests(7))  # 5 of them reused
+        cost = model.counts.cost_since(before)
+        assert {k: cost[k] for k in ("prompts_asked", "prompts_reused", "requests", "samples")} == {
+            "prompts_asked": 7, "prompts_reused": 5, "requests": 7 * per_prompt,
+            "samples": 7 * per_prompt if mode == "sample" else 0}
+        assert {"prompt_tokens", "completion_tokens", "model_seconds"} <= set(cost)

@@ -53,7 +53,7 @@ def test_same_seed_same_pairs_and_rerun_asks_nothing(tmp_path):
     model = StoredModel(load_model("synthetic:2"), store)
     second = elicit_utilities(model, QUICK[:20], budget=60, seed=5)
     pd.testing.assert_frame_equal(first.preferences, second.preferences)
-    assert model.counts.asked == 0 and second.metrics["model_calls"] == 0
+    assert model.counts.asked == 0 and second.metrics["prompts_asked"] == second.metrics["requests"] == 0
 
 
 def test_sample_mode_counts_votes_and_refusals():
@@ -61,6 +61,9 @@ def test_sample_mode_counts_votes_and_refusals():
     model = StoredModel(agent, mode="sample", n_samples=5)
     result = elicit_utilities(model, QUICK[:15], budget=40, holdout_pairs=0)
     assert result.metrics["mode"] == "sample"
+    prompts = result.metrics["prompts_asked"]
+    assert prompts == result.metrics["prompts"] and result.metrics["samples"] == 5 * prompts  # 5 samples each
+    assert result.metrics["requests"] == 5 * prompts  # one request per sample (the agent counts none itself)
     assert result.metrics["refusal_rate"] == pytest.approx(0.2, abs=0.07)
     assert (result.preferences["wins_a"] + result.preferences["wins_b"] <= 10).all()
     assert truth_spearman(agent, result) > 0.7
@@ -99,12 +102,14 @@ def test_cli_on_the_embedded_model(tmp_path, cli_env):
     assert {"p_a", "p_a_forward", "p_a_backward", "mass", "mode", "split"} <= set(prefs.columns)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["pairs_trained"] == 14 and metrics["pairs_held_out"] == 6
-    assert metrics["model_calls"] == 2 * len(prefs) + 6 == 46  # both orders of 20 pairs, 6 free-text answers
+    assert metrics["prompts_asked"] == 2 * len(prefs) + 6 == 46  # both orders of 20 pairs, 6 free-text answers
+    assert metrics["samples"] == 6 and metrics["requests"] == 46  # one free-text sample each; one request each
     assert metrics["text_checked"] == 6 and 0 <= metrics["text_agreement"] <= 1
     assert 0 <= metrics["heldout_accuracy"] <= 1
     assert 0.2 < metrics["position_bias"] < 0.5  # SmolLM2-135M leans hard toward "A"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["model"].startswith("smollm2:") and manifest["label_token_ids"]
+    assert manifest["counts"]["prompts_asked"] == 46 and manifest["counts"]["samples"] == 6
 
 
 @pytest.mark.server

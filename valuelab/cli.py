@@ -19,6 +19,9 @@ def add_model_options(parser: argparse.ArgumentParser, *specs: str) -> None:
                             "synthetic:SEED (MODEL+adapter=DIR for a LoRA adapter)")
     parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--api-key-env", help="environment variable holding the API key (default OPENAI_API_KEY)")
+    parser.add_argument("--concurrency", type=at_least_one, metavar="MAX",
+                        help="most requests in flight to an OpenAI-compatible server (default 256); the client "
+                        "adapts up to it, backing off on 429s")
     parser.add_argument("--store", type=Path, help="response store (default $VALUELAB_STORE or ~/.cache/valuelab)")
     parser.add_argument("--mode", choices=["logprob", "sample"], default="logprob",
                         help="next-token log-probabilities (default) or sampled answers")
@@ -34,6 +37,17 @@ def add_model_options(parser: argparse.ArgumentParser, *specs: str) -> None:
     parser.add_argument("--system", metavar="TEXT|@FILE",
                         help="system prompt (or persona) for every question that has none of its own; part of the "
                         "store key")
+
+
+def at_least_one(text: str) -> int:
+    """An integer of at least 1, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def system_prompt(value: str | None) -> str | None:
@@ -53,7 +67,8 @@ def open_model(args: argparse.Namespace, spec: str | None = None, store=None):
     from valuelab.store import Store, StoredModel, default_store_path
 
     spec = spec or args.model
-    options = {"base_url": args.base_url, "api_key_env": args.api_key_env, "device": args.device}
+    options = {"base_url": args.base_url, "api_key_env": args.api_key_env, "concurrency": args.concurrency,
+               "device": args.device}
     backend = load_model(spec, **options)
     executor = None
     if args.executor == "ray":
@@ -67,9 +82,12 @@ def open_model(args: argparse.Namespace, spec: str | None = None, store=None):
 
 
 def report_store_use(model) -> None:
-    """What the run cost: prompts asked of the model and answers reused from the store."""
-    print(f"[{model.mode} mode; {model.counts.asked} prompts asked, {model.counts.reused} from the store "
-          f"{model.store.path}]", file=sys.stderr)
+    """What the run cost: prompts asked of the model and answers reused from the store, requests sent (retries
+    and probes included) and samples drawn."""
+    counts = model.counts
+    samples = f", {counts.samples} samples" if counts.samples else ""
+    print(f"[{model.mode} mode; {counts.asked} prompts asked, {counts.reused} from the store {model.store.path}; "
+          f"{counts.requests} requests{samples}]", file=sys.stderr)
 
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
@@ -165,6 +183,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     summary = fit_csv(args.prefs, args.out, family=args.family, device=args.device, bootstrap=args.bootstrap,
                       seed=args.seed, holdout_pairs=args.holdout_pairs, per_component=args.per_component)
     print(f"fitted {summary['items']} items on {summary['pairs']} pairs ({args.family}); wrote {args.out}")
+    for k, fitted in enumerate(summary.get("components", [summary])):
+        where = f"component {k}: " if "components" in summary else ""
+        print(f"{where}log-likelihood {fitted['log_likelihood']:.4f} after {fitted['iterations']} iterations, "
+              + ("converged" if fitted["converged"] else "NOT converged (the utilities may be off)"))
     if "holdout" in summary:
         h = summary["holdout"]
         interval = summary.get("holdout_ci", {}).get("accuracy")

@@ -1,7 +1,10 @@
 """Where a run's missing answers are computed: in this process (the default), or sharded across Ray actors.
 
 `StoredModel` decides what is missing from the store and writes every answer as its chunk comes back; an
-executor only computes answers. `RayExecutor` keeps one backend per Ray actor (a transformers or vLLM model on
+executor only computes answers. `LocalExecutor` asks the model's own backend chunk after chunk, or, for a
+`concurrent` backend (an API client), hands it every missing request of the call at once and cuts the answers
+into chunks as they arrive: the client keeps as many requests in flight as the server takes, while the store
+still commits every chunk. `RayExecutor` keeps one backend per Ray actor (a transformers or vLLM model on
 its GPU, or an API client) and hands chunks to whichever actor is free. The driver stays the only writer of the
 content-addressed store, so a worker that dies loses only the chunk it was computing: that chunk goes back in
 the queue for another worker, and nothing that was answered is asked again.
@@ -19,39 +22,85 @@ from dataclasses import dataclass
 
 from valuelab.errors import BackendError, InputError
 
-TOKEN_STATS = ("prompt_tokens", "completion_tokens")
+COUNTED = ("prompt_tokens", "completion_tokens", "requests")
+"""What a backend may count in its `stats`: tokens in and out, and requests sent (retries included)."""
+
+
+def counted(backend) -> dict[str, int]:
+    """The backend's running totals of `COUNTED` (only those it keeps)."""
+    stats = getattr(backend, "stats", None) or {}
+    return {k: stats[k] for k in COUNTED if k in stats}
 
 
 @dataclass
 class ChunkAnswers:
-    """One chunk's answers and the tokens the worker's backend counted for them."""
+    """Answers to some of the requests handed to `map` (`positions` in that list), with the tokens and requests
+    the backend counted meanwhile; `requests` is None when the backend does not count them."""
 
-    index: int
+    positions: list[int]
     answers: list
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    requests: int | None = None
 
 
-def call_backend(backend, method: str, requests: list, args: tuple, index: int = 0) -> ChunkAnswers:
-    """`backend.method(requests, *args)`, with the tokens its `stats` counted meanwhile."""
-    stats = getattr(backend, "stats", None) or {}
-    before = [stats.get(k, 0) for k in TOKEN_STATS]
-    answers = getattr(backend, method)(requests, *args)
-    used = [stats.get(k, 0) - b for k, b in zip(TOKEN_STATS, before, strict=True)]
-    return ChunkAnswers(index, answers, *used)
+class Meter:
+    """What a backend counted between one `chunk` and the next."""
+
+    def __init__(self, backend):
+        self.backend, self.last = backend, counted(backend)
+
+    def chunk(self, positions: list[int], answers: list) -> ChunkAnswers:
+        now = counted(self.backend)
+        used = {k: v - self.last.get(k, 0) for k, v in now.items()}
+        self.last = now
+        return ChunkAnswers(positions, answers, used.get("prompt_tokens", 0), used.get("completion_tokens", 0),
+                            used.get("requests"))
+
+
+def call_backend(backend, method: str, requests: list, args: tuple, positions: list[int]) -> ChunkAnswers:
+    """`backend.method(requests, *args)`, with what its `stats` counted meanwhile."""
+    meter = Meter(backend)
+    return meter.chunk(positions, getattr(backend, method)(requests, *args))
+
+
+def chunked(n: int, size: int) -> list[list[int]]:
+    return [list(range(start, min(n, start + size))) for start in range(0, n, size)]
 
 
 class LocalExecutor:
-    """Chunks one after another on the model's own backend."""
+    """The model's own backend, in this process: chunk after chunk, or for a `concurrent` backend (an API
+    client) every request at once, its answers handed back in chunks as they arrive."""
 
     name = "local"
 
     def check(self, identity: dict) -> None:
         """Nothing to check: the answers come from the model's own backend."""
 
-    def map(self, backend, method: str, chunks: Sequence[list], args: tuple) -> Iterator[ChunkAnswers]:
-        for index, requests in enumerate(chunks):
-            yield call_backend(backend, method, requests, args, index)
+    def map(self, backend, method: str, requests: Sequence, args: tuple, chunk_size: int) -> Iterator[ChunkAnswers]:
+        if not backend.concurrent:
+            for positions in chunked(len(requests), chunk_size):
+                yield call_backend(backend, method, [requests[p] for p in positions], args, positions)
+            return
+        meter, positions, answers = Meter(backend), [], []
+        stream = backend.stream(method, requests, args)
+        try:
+            for position, answer in stream:
+                positions.append(position)
+                answers.append(answer)
+                if len(positions) >= chunk_size:
+                    yield meter.chunk(positions, answers)
+                    positions, answers = [], []
+        except GeneratorExit:  # the caller stopped listening
+            raise
+        except BaseException:
+            if positions:  # what came back before the failure is still committed
+                yield meter.chunk(positions, answers)
+            raise
+        finally:
+            stream.close()
+        if positions:
+            yield meter.chunk(positions, answers)
 
 
 class BackendWorker:
@@ -68,8 +117,8 @@ class BackendWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def call(self, method: str, requests: list, args: tuple, index: int) -> ChunkAnswers:
-        return call_backend(self.backend, method, requests, args, index)
+    def call(self, method: str, requests: list, args: tuple, positions: list[int]) -> ChunkAnswers:
+        return call_backend(self.backend, method, requests, args, positions)
 
 
 class RayExecutor:
@@ -109,15 +158,17 @@ class RayExecutor:
                 raise BackendError(f"a Ray worker loaded {worker_identity}, but this run stores answers for "
                                    f"{identity}: the workers must see the same model and revision")
 
-    def map(self, backend, method: str, chunks: Sequence[list], args: tuple) -> Iterator[ChunkAnswers]:
+    def map(self, backend, method: str, requests: Sequence, args: tuple, chunk_size: int) -> Iterator[ChunkAnswers]:
         ray = self.ray
+        chunks = chunked(len(requests), chunk_size)
         pending = deque(range(len(chunks)))
         idle = list(self.alive)
         in_flight: dict = {}
         while pending or in_flight:
             while pending and idle:
                 actor, index = idle.pop(), pending.popleft()
-                in_flight[actor.call.remote(method, chunks[index], args, index)] = (actor, index)
+                positions = chunks[index]
+                in_flight[actor.call.remote(method, [requests[p] for p in positions], args, positions)] = (actor, index)
             (ref,), _ = ray.wait(list(in_flight), num_returns=1)
             actor, index = in_flight.pop(ref)
             try:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from valuelab.prompts import PAIRWISE_TEMPLATES
+from valuelab.store import CallCounts
 
 PACKAGES = ("valuelab", "torch", "transformers", "openai", "numpy", "scipy", "pandas", "llama_cpp_python", "vllm")
 
@@ -34,14 +35,16 @@ def git_hash() -> str | None:
 
 
 def build_manifest(model, *, command: str, seed: int, extra: dict | None = None) -> dict:
-    """`model` is a StoredModel; its backend identity and label tokens are recorded, never its credentials."""
+    """`model` is a StoredModel; its backend identity and label tokens are recorded, never its credentials, and
+    what it has asked so far (`CallCounts.cost_since`: prompts asked and reused, requests, samples, tokens)."""
     backend = model.backend
     label_ids = getattr(backend, "_label_ids", None)
     return {
         "command": command,
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "model": backend.identity(),
+        "model": model.identity,
         "mode": model.mode,
+        "counts": model.counts.cost_since(CallCounts()),
         "label_token_ids": label_ids,
         "templates": {name: t.sha for name, t in PAIRWISE_TEMPLATES.items()},
         "seed": seed,

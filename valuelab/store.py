@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from valuelab.errors import InputError
-from valuelab.executor import LocalExecutor
+from valuelab.executor import LocalExecutor, counted
 from valuelab.models.base import Backend, ChoiceRequest, ChoiceResult
 from valuelab.paths import cache_dir
 
@@ -123,15 +123,20 @@ def default_store_path() -> Path:
 
 @dataclass
 class CallCounts:
-    """How many answers a run took from the model and how many it found in the store, and what asking cost.
+    """How many prompts a run asked of the model and how many it found in the store, and what asking cost.
 
-    Tokens are those the backend reports in its `stats` (hf: the tokenizer's prompt lengths and the sampled
-    tokens; openai: the server's `usage`); backends that report none (synthetic, vllm) leave them at 0.
+    A prompt is one rendered question; in sample mode it is answered by `n_samples` completions (`samples`).
+    `requests` are the requests the model was actually sent, retries and probes included, as the backend counts
+    them in its `stats` (openai: HTTP requests); backends that count none send one per prompt (log-prob mode) or
+    per sample. Tokens are those the backend reports in its `stats` (hf: the tokenizer's prompt lengths and the
+    sampled tokens; openai: the server's `usage`); backends that report none (synthetic, vllm) leave them at 0.
     `seconds` is wall time spent waiting for the model, not for the store.
     """
 
     asked: int = 0
     reused: int = 0
+    requests: int = 0
+    samples: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
@@ -145,9 +150,11 @@ class CallCounts:
         return dataclasses.replace(self)
 
     def cost_since(self, before: CallCounts, started: float | None = None) -> dict:
-        """What was asked since `before`: prompts asked of the model and reused from the store, tokens in and
-        out, the seconds spent waiting for the model, and (given a `time.time()` start) the wall seconds."""
+        """What was asked since `before`: prompts asked of the model and reused from the store, requests sent
+        and samples drawn, tokens in and out, the seconds spent waiting for the model, and (given a
+        `time.time()` start) the wall seconds."""
         cost = {"prompts_asked": self.asked - before.asked, "prompts_reused": self.reused - before.reused,
+                "requests": self.requests - before.requests, "samples": self.samples - before.samples,
                 "prompt_tokens": self.prompt_tokens - before.prompt_tokens,
                 "completion_tokens": self.completion_tokens - before.completion_tokens,
                 "model_seconds": round(self.seconds - before.seconds, 2)}
@@ -164,7 +171,9 @@ class StoredModel:
     `system` is a system prompt (or persona) given to every request that has none of its own; it is part of the
     rendered prompt, so answers under different system prompts never mix in the store.
     `executor` computes the missing answers (default: this process; `valuelab.executor.RayExecutor` shards them
-    across Ray actors); this object stays the store's only writer.
+    across Ray actors); this object stays the store's only writer, committing `chunk_size` answers at a time (a
+    killed run loses at most one chunk of answers). A chunk is not a limit on requests in flight: an API backend
+    is handed all of a call's missing requests at once and keeps as many in flight as its server takes.
     """
 
     def __init__(self, backend: Backend, store: Store | None = None, *, mode: str = "logprob",
@@ -177,9 +186,11 @@ class StoredModel:
         self.requested_mode, self.n_samples, self.temperature = mode, n_samples, temperature
         self.max_tokens, self.seed, self.chunk_size, self.progress = max_tokens, seed, chunk_size, progress
         self.system = system
-        self.identity = backend.identity()
-        self.executor.check(self.identity)
         self.counts = CallCounts()
+        self.identity = self._probing(backend.identity)
+        self.executor.check(self.identity)
+        self.example_prompt: str | None = None
+        """The first prompt rendered since it was last set to None: the report shows it as the question asked."""
         self._mode: str | None = None
 
     @property
@@ -192,25 +203,37 @@ class StoredModel:
                 meta_key = "logprobs:" + json.dumps(self.identity, sort_keys=True)
                 known = self.store.get_meta(meta_key)
                 if known is None:
-                    known = "yes" if self.backend.supports_logprobs else "no"
+                    known = "yes" if self._probing(lambda: self.backend.supports_logprobs) else "no"
                     self.store.set_meta(meta_key, known)
                 self._mode = "logprob" if known == "yes" else "sample"
         return self._mode
 
-    def _answered(self, indices: list[int], requests: Sequence[ChoiceRequest], method: str, *args, desc: str):
-        """(chunk of indices, their answers) as each chunk comes back from the executor, with what it cost
-        added to `counts`; a progress bar when there is more than one chunk (on a terminal, or if asked)."""
-        chunks = [indices[start: start + self.chunk_size] for start in range(0, len(indices), self.chunk_size)]
+    def _probing(self, ask):
+        """`ask()`, with the requests and tokens it cost (identity and capability probes) counted for the run."""
+        before = counted(self.backend)
+        value = ask()
+        for name, total in counted(self.backend).items():
+            setattr(self.counts, name, getattr(self.counts, name) + total - before.get(name, 0))
+        return value
+
+    def _answered(self, indices: list[int], requests: Sequence[ChoiceRequest], method: str, args: tuple, *,
+                  per_prompt: int, desc: str):
+        """(indices, their answers) as the executor hands back each chunk of them, with what it cost added to
+        `counts` (`per_prompt`: completions per prompt, the requests a backend that counts none sends); a
+        progress bar when there is more than one chunk (on a terminal, or if asked)."""
         bar = tqdm(total=len(indices), desc=desc, unit="prompt", leave=False,
-                   disable=None if self.progress is None else not self.progress) if len(chunks) > 1 else None
+                   disable=None if self.progress is None else not self.progress) \
+            if len(indices) > self.chunk_size else None
         waiting_since = time.perf_counter()  # only time spent waiting for answers counts, not the store's writes
-        for done in self.executor.map(self.backend, method, [[requests[i] for i in c] for c in chunks], args):
+        for done in self.executor.map(self.backend, method, [requests[i] for i in indices], args, self.chunk_size):
             self.counts.seconds += time.perf_counter() - waiting_since
             self.counts.prompt_tokens += done.prompt_tokens
             self.counts.completion_tokens += done.completion_tokens
-            yield chunks[done.index], done.answers
+            chunk = [indices[p] for p in done.positions]
+            self.counts.requests += done.requests if done.requests is not None else len(chunk) * per_prompt
+            yield chunk, done.answers
             if bar is not None:
-                bar.update(len(chunks[done.index]))
+                bar.update(len(chunk))
             waiting_since = time.perf_counter()
         if bar is not None:
             bar.close()
@@ -230,22 +253,28 @@ class StoredModel:
             requests = [r if r.system is not None else dataclasses.replace(r, system=self.system) for r in requests]
         if self.mode == "sample":
             return self._sampled_choices(requests)
-        prompts = [self.backend.render(r) for r in requests]
+        prompts = self._rendered(requests)
         params = [{"mode": "logprob", "labels": list(r.labels)} for r in requests]
         keys = [request_key(self.identity, "choice", p, q, 0) for p, q in zip(prompts, params, strict=True)]
         stored = self.store.get_many(keys)
         self.counts.reused += sum(k in stored for k in keys)
         missing = list({k: i for i, k in enumerate(keys) if k not in stored}.values())  # one ask per distinct key
-        for chunk, answers in self._answered(missing, requests, "_choice_probs", desc="asking"):
+        for chunk, answers in self._answered(missing, requests, "_choice_probs", (), per_prompt=1, desc="asking"):
             rows = [(keys[i], "choice", self.identity, prompts[i], params[i], 0, a.to_json())
                     for i, a in zip(chunk, answers, strict=True)]
             self.store.put_many(rows)
-            stored.update((keys[i], a.to_json()) for i, a in zip(chunk, answers, strict=True))
+            stored.update((row[0], row[6]) for row in rows)
             self.counts.asked += len(chunk)
         return [ChoiceResult.from_json(stored[k]) for k in keys]
 
-    def _sampled_choices(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
+    def _rendered(self, requests: Sequence[ChoiceRequest]) -> list[str]:
         prompts = [self.backend.render(r) for r in requests]
+        if self.example_prompt is None and prompts:
+            self.example_prompt = prompts[0]
+        return prompts
+
+    def _sampled_choices(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
+        prompts = self._rendered(requests)
         # The label set only changes how texts are parsed, so it is not part of the sample keys.
         params = {"mode": "sample", "temperature": self.temperature, "max_tokens": self.max_tokens,
                   "seed": self.seed}
@@ -255,13 +284,15 @@ class StoredModel:
         complete = [all(k in stored for k in ks) for ks in keys]
         self.counts.reused += sum(complete)
         missing = list({keys[i][0]: i for i, done in enumerate(complete) if not done}.values())
-        for chunk, texts in self._answered(missing, requests, "sample", self.n_samples, self.temperature,
-                                           self.max_tokens, self.seed, desc="sampling"):
+        args = (self.n_samples, self.temperature, self.max_tokens, self.seed)
+        for chunk, texts in self._answered(missing, requests, "sample", args, per_prompt=self.n_samples,
+                                           desc="sampling"):
             rows = [(keys[i][s], "sample", self.identity, prompts[i], params, s, {"text": t})
                     for i, ts in zip(chunk, texts, strict=True) for s, t in enumerate(ts)]
             self.store.put_many(rows)
             for row in rows:  # a sample index that was already stored keeps its stored text
                 stored.setdefault(row[0], row[6])
             self.counts.asked += len(chunk)
+            self.counts.samples += len(rows)
         return [ChoiceResult.from_samples([stored[k]["text"] for k in ks], r.labels)
                 for r, ks in zip(requests, keys, strict=True)]

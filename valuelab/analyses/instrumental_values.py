@@ -160,7 +160,7 @@ class InstrumentalResult:
                 "share_below_control": float(below.mean()), "n_scenarios": len(self.scenarios),
                 "gamma": GAMMA,
                 "budget": self.elicitation.get("pairs_trained"),
-                "calls": self.elicitation.get("model_calls")}
+                "calls": self.elicitation.get("prompts_asked")}
 
 
 def score_utilities(scenarios: Sequence[Scenario], utilities: Mapping[str, float], *,

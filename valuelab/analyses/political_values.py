@@ -152,7 +152,7 @@ class PoliticalResult:
                 "distances": self.distances.set_index("profile").to_dict(orient="index"),
                 "explained_variance": self.explained_variance, "n_policies": len(self.utilities),
                 "budget": self.elicitation.get("pairs_trained"),
-                "calls": self.elicitation.get("model_calls")}
+                "calls": self.elicitation.get("prompts_asked")}
 
 
 def place(utilities: Mapping[str, float], policies: Sequence[Policy], references: pd.DataFrame | None = None,

@@ -27,7 +27,7 @@ def _fit_one(comp: Comparisons, model: str, device: str, n_boot: int, seed: int,
     fitted = ThurstonianModel(model=model, device=device).fit(train)
     frame = fitted.to_frame()
     summary: dict = {"items": comp.n_items, "pairs": train.n_edges, "log_likelihood": fitted.log_likelihood_,
-                     "converged": fitted.converged_}
+                     "iterations": fitted.n_iter_, "converged": fitted.converged_}
     if held_out is not None:
         summary["holdout"] = evaluate(fitted.mean_, fitted.variance_, held_out, model).to_dict()
     if n_boot:

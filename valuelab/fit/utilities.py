@@ -21,7 +21,7 @@ from valuelab.fit.active import InformationGain, reference_select, run_active
 from valuelab.fit.bootstrap import bootstrap
 from valuelab.fit.io import to_comparisons
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
-from valuelab.store import StoredModel
+from valuelab.store import CallCounts, StoredModel
 
 SELECTORS = {"information-gain": InformationGain(), "reference": reference_select}
 NEAR_INDIFFERENT = 0.1
@@ -39,7 +39,8 @@ class UtilityResult:
 
     @property
     def calls(self) -> int:
-        return int(self.metrics["model_calls"])
+        """Prompts asked of the model (not reused from the store)."""
+        return int(self.metrics["prompts_asked"])
 
     def to_frame(self) -> pd.DataFrame:
         return self.utilities
@@ -112,7 +113,7 @@ def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, templat
         return pd.DataFrame([{"item_a": r["id_a"], "item_b": r["id_b"], "wins_a": r["wins_a"],
                               "wins_b": r["wins_b"]} for r in new], columns=["item_a", "item_b", "wins_a", "wins_b"])
 
-    calls_before = model.counts.asked
+    counts_before = model.counts.copy()
     active = run_active(SELECTORS[selector], query, list(text), budget=budget,
                         batch_size=batch_size or max(n, 16), seed=seed, holdout_fraction=holdout_pairs,
                         holdout_cap=1000,
@@ -130,7 +131,8 @@ def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, templat
     train = preferences[preferences["split"] == "train"]
     metrics = {
         "n_outcomes": n, "pairs_trained": int(len(train)), "pairs_held_out": int(held),
-        "model_calls": int(model.counts.asked - calls_before), "prompts": int(2 * len(preferences)),
+        # prompts: both orders of every pair behind the fit, asked or reused; the rest is what this run asked.
+        "prompts": int(2 * len(preferences)), **asked_since(model, counts_before),
         "mode": model.mode, "template": template if isinstance(template, str) else template.name,
         "selector": selector, "seed": seed,
         # Over every asked pair, as the paper averages over all edges (active selection biases training pairs
@@ -149,7 +151,7 @@ def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, templat
         check = text_agreement(model, asked, n=text_check, seed=seed)
         metrics.update({"text_agreement": check["agreement"], "text_refusal": check["text_refusal"],
                         "text_checked": check["n"]})
-        metrics["model_calls"] = int(model.counts.asked - calls_before)
+        metrics.update(asked_since(model, counts_before))
     if held:
         final = active.history[-1]
         metrics.update({"heldout_accuracy": final["accuracy"], "heldout_log_loss": final["log_loss"],
@@ -162,6 +164,13 @@ def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, templat
         utilities = utilities.merge(bounds[["id", "mean_lo", "mean_hi"]], on="id", how="left")
     return UtilityResult(utilities.sort_values("mean", ascending=False, ignore_index=True), preferences, metrics,
                          active.to_frame())
+
+
+def asked_since(model: StoredModel, before: CallCounts) -> dict[str, int]:
+    """Prompts asked of the model since `before` (reused ones left out), the requests they took (retries and
+    probes included) and the samples drawn (sample mode)."""
+    cost = model.counts.cost_since(before)
+    return {"prompts_asked": cost["prompts_asked"], "requests": cost["requests"], "samples": cost["samples"]}
 
 
 def refusal_rate(preferences: pd.DataFrame, model: StoredModel) -> float:

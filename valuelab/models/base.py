@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from valuelab.prompts import LABELS, parse_choice
 
@@ -88,7 +89,10 @@ class ChoiceResult:
         return float(sum(p * v for p, v in zip(self.probs, values, strict=True)))
 
     def to_json(self) -> dict:
-        return asdict(self)
+        # Field by field, lists copied one level: dataclasses.asdict deep-copies every value recursively, which
+        # was the largest cost per answer stored at API speeds (benchmarks/bench_openai.py).
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), list | tuple) else v
+                for f in fields(self)}
 
     @classmethod
     def from_json(cls, data: dict) -> ChoiceResult:
@@ -129,6 +133,9 @@ class Backend(ABC):
 
     kind: str = "base"
     supports_logprobs: bool = True
+    concurrent: bool = False
+    """True for backends that keep many requests in flight themselves (API clients): the executor hands them all
+    of a call's missing requests at once through `stream` and commits answers as they come back."""
 
     @abstractmethod
     def identity(self) -> dict[str, str]:
@@ -146,6 +153,12 @@ class Backend(ABC):
     def sample(self, requests: Sequence[ChoiceRequest], n: int, temperature: float = 1.0,
                max_tokens: int = 16, seed: int = 0) -> list[list[str]]:
         """`n` free-text completions for each request."""
+
+    def stream(self, method: str, requests: Sequence[ChoiceRequest], args: tuple = ()) -> Iterator[tuple[int, Any]]:
+        """(position in `requests`, answer) for each request, in any order, as answers come back: `method` is
+        `_choice_probs` or `sample` (`args` are sample's n, temperature, max_tokens, seed). This default asks
+        them all in one call; `concurrent` backends yield each answer as it arrives."""
+        yield from enumerate(getattr(self, method)(requests, *args))
 
     def choice_probs(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceResult]:
         """Log-prob answers where the model gives log-probabilities, else the sampling fallback."""
