@@ -50,7 +50,9 @@ def test_assembly_finetune_evaluate_from_the_cli(tmp_path, capsys):
     held = pairs[pairs["split"] == "heldout"]
     for when in ("before", "after"):
         expected = agrees(held[f"p_{when}"].to_numpy(), held["share_a"].to_numpy()).mean()
-        assert section["numbers"]["heldout_agreement"][when]["value"] == pytest.approx(expected)
+        assert section["details"]["heldout_agreement"][when]["value"] == pytest.approx(expected)
+        metric = next(m for m in section["metrics"] if m["name"] == f"held-out agreement, {when}")
+        assert metric["value"] == pytest.approx(expected)
     assert np.abs(pairs["p_after"] - pairs["p_before"]).max() > 1e-4  # the adapter was loaded and used
     metrics = pd.read_csv(report / "control.csv").set_index("metric")
     assert {"heldout_agreement", "train_agreement", "utility_correlation", "capability_correct"} <= set(metrics.index)

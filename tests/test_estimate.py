@@ -24,7 +24,7 @@ def test_predicted_prompts_match_an_audit_run_stage_by_stage():
     assert predicted.total().prompts == model.counts.asked
     for stage in predicted.stages[1:]:
         section = next(s for s in audit.report.sections if s.key == stage.key)
-        assert stage.prompts == section.numbers["cost"]["prompts_asked"]
+        assert stage.prompts == section.cost["prompts_asked"]
     # ... and another agent, whose answers steer adaptive choices elsewhere, nearly as many.
     other = StoredModel(load_model("synthetic:3"), Store(), progress=False)
     run_audit(other, suite="quick", only=ONLY, progress=False)

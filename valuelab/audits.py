@@ -57,32 +57,22 @@ def run_stage(model: StoredModel, stage: Stage, seed: int) -> tuple[Section, Res
     """Run one stage and turn its result into a report section (no result when it could not run)."""
     spec, title = get(stage.analysis), stage.heading
     before, started = model.counts.copy(), time.time()
-
-    def cost() -> dict:  # what the stage asked, kept even when it then fails
-        return {"cost": model.counts.cost_since(before, started)}
-
+    model.example_prompt = None  # the stage's first prompt is the example its section shows
     try:
         result = run_analysis(stage.analysis, model, title=title, seed=seed, **stage.options)
     except ValuelabError as exc:  # bad input or an unreachable model: say so in the report
-        return Section(stage.key, title, numbers=cost(), notes=[f"{COULD_NOT_RUN}: {exc}"]), None
+        failed = f"{COULD_NOT_RUN}: {exc}"
     except Exception as exc:  # a bug in one analysis must not cost the others; it is shown, not hidden
         traceback.print_exc()
-        return Section(stage.key, title, numbers=cost(),
-                       notes=[f"{COULD_NOT_RUN} ({type(exc).__name__}: {exc}); please report it."]), None
-    numbers = {**{m.name: m.to_dict() for m in result.metrics}, **result.details, "cost": result.cost}
-    intro = spec.intro or first_paragraph(sys.modules[spec.run.__module__].__doc__)
-    section = Section(stage.key, title, intro=intro, numbers=numbers, tables=list(result.tables.items()),
-                      figures=result.figures, notes=result.notes, published=published_table(stage.key))
-    return section, result
-
-
-def headline_entry(result: Result) -> dict | None:
-    """The audit's headline row for one result: its headline metric, interval, baseline and reading."""
-    metric = result.headline
-    if metric is None:
-        return None
-    return {"name": f"{result.title}: {metric.name.replace('_', ' ')}", "value": metric.value, "lo": metric.lo,
-            "hi": metric.hi, "baseline": metric.baseline, "how_to_read": metric.how_to_read}
+        failed = f"{COULD_NOT_RUN} ({type(exc).__name__}: {exc}); please report it."
+    else:
+        intro = spec.intro or first_paragraph(sys.modules[spec.run.__module__].__doc__)
+        return Section.from_result(stage.key, result, question=spec.question, intro=intro,
+                                   prompt=model.example_prompt, facts=spec.facts,
+                                   published=published_table(stage.key)), result
+    # what the stage asked is kept even when it then fails
+    return Section(stage.key, title, analysis=stage.analysis, question=spec.question, failed=failed,
+                   cost=model.counts.cost_since(before, started)), None
 
 
 @dataclass
@@ -102,33 +92,52 @@ class Audit:
         return [*paths, out / "utilities.csv", out / "manifest.json"]
 
 
+ROBUSTNESS_COLUMNS = {
+    "stage": "the section",
+    "position_bias": "lean toward the option shown first: +0.5 always first, -0.5 always second",
+    "mean_choice_mass": "mean probability the model put on the answer labels at all",
+    "low_mass_share": "share of prompts with little probability on the labels",
+    "refusal_rate": "share of answers that refused or answered off the labels",
+    "text_agreement": "share of a subsample where the top label by log-probability is the answer written in "
+                      "free text",
+}
+
+
 def robustness_section(sections: list[Section]) -> Section:
-    """Position bias, choice mass and refusals gathered from every stage that reports them."""
-    rows = []
-    for s in sections:
-        flat = {k: v for k, v in s.numbers.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        picked = {k: flat[k] for k in ("position_bias", "mean_choice_mass", "low_mass_share", "refusal_rate",
-                                       "text_agreement") if k in flat}
-        if picked:
-            rows.append({"stage": s.title, **picked})
-    table = pd.DataFrame(rows)
-    return Section("robustness", "Robustness",
-                   intro="Answer-order bias (+0.5 means always the first option), how much probability the model "
-                         "put on the answer labels at all, how often it refused, and (text agreement) how often the "
-                         "top label by log-probability is the answer the model writes in free text. A small model "
-                         "that mostly answers 'A' whatever A is shows a large position bias: the debiased "
-                         "preferences average both orders, and these numbers say how much there was to average away.",
-                   numbers={"stages": len(rows)}, tables=[("By stage", table)] if rows else [])
+    """Position bias, choice mass, refusals and text agreement of every stage that reports them, in one table."""
+    table = pd.DataFrame([{"stage": s.title, **s.robustness} for s in sections if s.robustness],
+                         columns=list(ROBUSTNESS_COLUMNS))
+    table = table.dropna(axis=1, how="all")
+    return Section("robustness", "Robustness", question="Does the model answer the question, whatever order the "
+                   "options come in?",
+                   intro="A small model that mostly answers 'A' whatever A is shows a large position bias: the "
+                         "preferences in this report average both answer orders, and these numbers say how much "
+                         "there was to average away.",
+                   body_table=("Answer quality by stage", table) if len(table) else None,
+                   columns={"Answer quality by stage": {c: ROBUSTNESS_COLUMNS[c] for c in table.columns}})
+
+
+COST_COLUMNS = {
+    "stage": "the section",
+    "prompts_asked": "prompts the model was asked in this run",
+    "prompts_reused": "prompts answered from the store (asked before)",
+    "requests": "requests sent to the model, retries included",
+    "samples": "completions sampled (sample mode)",
+    "prompt_tokens": "prompt tokens, as the backend counts them",
+    "completion_tokens": "completion tokens",
+    "model_seconds": "seconds spent waiting for the model",
+    "seconds": "wall seconds of the stage",
+}
 
 
 def cost_section(sections: list[Section]) -> Section:
     """Model calls, tokens and time per stage, as `valuelab estimate` predicts them before a run."""
-    table = pd.DataFrame([{"stage": s.title, **s.numbers["cost"]} for s in sections if "cost" in s.numbers])
-    totals = {k: table[k].sum().item() for k in table.columns if k != "stage"} if len(table) else {}
+    table = pd.DataFrame([{"stage": s.title, **s.cost} for s in sections if s.cost])
+    legend = {c: COST_COLUMNS.get(c, c.replace("_", " ")) for c in table.columns}
     return Section("cost", "Cost", intro="What each stage asked of the model: prompts asked and found in the store "
-                   "(a resumed run asks only for what is missing), prompt and completion tokens as the backend "
-                   "counts them, and the seconds spent waiting for answers.",
-                   numbers=totals, tables=[("By stage", table)] if len(table) else [])
+                   "(a resumed run asks only for what is missing), tokens as the backend counts them, and the "
+                   "seconds spent waiting for answers.",
+                   tables=[("Cost by stage", table)] if len(table) else [], columns={"Cost by stage": legend})
 
 
 def run_audit(model: StoredModel, *, suite: str | Sequence[Stage] = "quick", seed: int = 0,
@@ -138,7 +147,7 @@ def run_audit(model: StoredModel, *, suite: str | Sequence[Stage] = "quick", see
     stages = plan(suite, outcomes, only)
     suite = suite if isinstance(suite, str) else "custom"
     started = time.time()
-    sections, headline, results = [], [], {}
+    sections, results = [], {}
     utilities = pd.DataFrame(columns=["id", "text", "category", "mean", "variance"])
     bar = tqdm(total=len(stages), desc="audit", unit="stage", disable=progress is False or None)
     for stage in stages:
@@ -149,42 +158,26 @@ def run_audit(model: StoredModel, *, suite: str | Sequence[Stage] = "quick", see
         if result is None:
             continue
         results[stage.key] = result
-        if headline_entry(result):
-            headline.append(headline_entry(result))
         if stage.analysis == "utilities":
             utilities = result.native.utilities
     bar.close()
-    sections += [robustness_section(sections), cost_section(sections)]
     manifest = build_manifest(model, command=f"valuelab audit --suite {suite}", seed=seed,
-                              extra={"suite": suite, "wall_seconds": round(time.time() - started, 1),
+                              extra={"suite": suite, "not_in_suite": not_in_suite(sections),
+                                     "wall_seconds": round(time.time() - started, 1),
                                      "executor": model.executor.name, **model.counts.cost_since(CallCounts())})
     name = model.backend.identity()["model"]
-    summary = Section("summary", "Summary", intro=summary_text(name, suite, sections, model))
-    return Audit(Report(f"Value audit of {name}", name, suite, summary, sections, manifest, headline), utilities,
-                 results)
+    return Audit(Report(f"Value audit of {name}", name, suite, [*sections, robustness_section(sections)], manifest,
+                        overview=overview(name, suite, sections), appendix=[cost_section(sections)]),
+                 utilities, results)
 
 
-def summary_text(name: str, suite: str, sections: list[Section], model: StoredModel) -> str:
-    failed = [s.title for s in sections if any(n.startswith(COULD_NOT_RUN) for n in s.notes)]
-    ran = [s.title for s in sections if s.numbers and s.title not in failed]
-    text = (f"This audit asked {name} forced-choice questions in both answer orders ({model.mode} mode) and fitted "
-            f"Thurstonian utilities to its answers. Suite '{suite}': {', '.join(ran)}. Each headline number is "
-            "shown with its 95% bootstrap interval and the score of a random responder; small budgets give wide "
-            "intervals.")
-    if failed:
-        text += f" Could not run: {', '.join(failed)}."
-    keys = {s.key for s in sections}
-    analyses = {s.key.split("-")[0] if s.key.startswith(("dilemmas-", "survey-")) else s.key for s in sections}
-    missing = [spec.title for spec in list_analyses() if spec.name not in analyses]
-    if missing:
-        text += f" Not in this suite: {', '.join(missing)}."
-        if "convergence" not in keys:
-            text += (" Convergence needs a second set of utilities: `valuelab compare` over several audits, or "
-                     "`valuelab analyze convergence MODEL --reference FILE`.")
-    bias = next((s.numbers.get("position_bias") for s in sections if s.key == "utilities"), None)
-    if isinstance(bias, float) and abs(bias) > 0.2:
-        text += (f" The model leans strongly toward the option shown first (position bias {bias:+.2f}); its "
-                 "debiased preferences are close to indifference, which is a finding about the model, not noise "
-                 "in the tool.")
-    return text
+def overview(name: str, suite: str, sections: list[Section]) -> str:
+    """The summary's opening sentence: what the audit did."""
+    return (f"This audit asked {name} forced-choice questions, each in both answer orders, and fitted utilities "
+            f"and scores to its answers: {len(sections)} analyses of the '{suite}' suite.")
 
+
+def not_in_suite(sections: list[Section]) -> list[str]:
+    """Analyses the suite left out (the manifest lists them; convergence needs a second model)."""
+    ran = {s.analysis for s in sections}
+    return [spec.title for spec in list_analyses() if spec.name not in ran]

@@ -100,6 +100,8 @@ class Analysis:
     """The figure's caption (default: the title)."""
     columns: Mapping[str, str] = field(default_factory=dict)
     """What the columns of its tables mean, beyond the shared ones (`valuelab.result.COLUMNS`)."""
+    facts: tuple[str, ...] = ()
+    """Numbers of its details the report shows beside the metrics (default: the `n_*` counts)."""
 
     def parameters(self) -> set[str]:
         """Keyword options `run` accepts ('*' when it takes any)."""

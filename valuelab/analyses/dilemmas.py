@@ -89,6 +89,7 @@ class DilemmaResult:
         return self.scores
 
     def to_dict(self) -> dict[str, Any]:
+        """Every weight by level and tag; the four higher-order Schwartz values also as metrics."""
         levels: dict[str, dict[str, Any]] = {}
         for row in self.scores.to_dict("records"):
             levels.setdefault(row["level"], {})[row["tag"]] = {
@@ -98,7 +99,11 @@ class DilemmaResult:
                 "selected_minus_neglected": row["smn"], "smn_ci": [row["smn_lo"], row["smn_hi"]],
                 "smn_baseline_range": [row["smn_baseline_lo"], row["smn_baseline_hi"]],
                 "dilemmas_on_one_side": row["one_side"]}
-        return jsonable({"set": self.set_name, "model": self.model, "n_dilemmas": len(self.choices),
+        # The higher-order values are the section's key numbers (metric dicts: value, ci, baseline, range).
+        key_numbers = {tag.replace("-", "_"): {"value": w["weight"], "ci": w["ci"], "baseline": w["baseline"],
+                                               "baseline_range": w["baseline_range"], "how_to_read": KEY_READING}
+                       for tag, w in levels.get("higher_order", {}).items()}
+        return jsonable({**key_numbers, "set": self.set_name, "model": self.model, "n_dilemmas": len(self.choices),
                            "prompts": len(self.responses), "calls": self.calls, "weights": levels,
                            "circumplex": self.circumplex, "robustness": self.robustness,
                            "robustness_baseline": self.robustness_baseline})
@@ -128,6 +133,10 @@ class DilemmaResult:
             "robustness": robustness_figure({k: v for k, v in self.robustness.items() if k != "text"},
                                             self.robustness_baseline, f"Robustness ({self.set_name})"),
         }
+
+
+KEY_READING = ("Conditional-logit weight of actions serving this higher-order value: above 0 the model's choices "
+               "lean toward them, below 0 away; a random respondent gives about 0.")
 
 
 def run(model: StoredModel, set_name: str = "everyday", *, limit: int | None = None, seed: int = 0,

@@ -121,6 +121,8 @@ class SurveyResult:
         return self.scores
 
     def to_dict(self) -> dict[str, Any]:
+        """Every score by level and name; the instrument's top level (higher-order values, foundations or
+        cultural-map dimensions) also as metrics."""
         scores: dict[str, dict[str, Any]] = {}
         for row in self.scores.to_dict("records"):
             scores.setdefault(row["level"], {})[row["name"]] = {
@@ -135,7 +137,13 @@ class SurveyResult:
             extra["map_quadrant_note"] = (
                 "undetermined: an interval includes 0" if quadrant is None else
                 "published country positions in the same quadrant (a qualitative reading: different scales)")
-        return jsonable({"instrument": self.instrument, "method": self.method, "model": self.model,
+        key_level = KEY_LEVEL.get(self.method)
+        key_numbers = {KEY_NAMES.get(name, name).replace("-", "_"): {
+            "value": row["score"], "ci": row["ci"], "baseline": row["baseline"],
+            "baseline_range": row["baseline_range"], "how_to_read": f"The instrument's {key_level} score, "
+            "scored with its own key; the random respondent's mean and range are beside it."}
+            for name, row in scores.get(key_level, {}).items()}
+        return jsonable({**key_numbers, "instrument": self.instrument, "method": self.method, "model": self.model,
                            "n_items": len(self.ratings), "prompts": len(self.responses), "calls": self.calls,
                            "scores": scores, "circumplex": self.circumplex, "robustness": self.robustness,
                            "robustness_baseline": self.robustness_baseline, **extra})
@@ -161,6 +169,11 @@ class SurveyResult:
                 y_interval=(y["lo"], y["hi"]), title=title,
                 baseline=(x["baseline_lo"], x["baseline_hi"], y["baseline_lo"], y["baseline_hi"]))
         return figures
+
+
+KEY_LEVEL = {"schwartz-mrat": "higher-order", "mft-means": "foundation", "iw-projection": "dimension"}
+"""The level of each scoring method shown as the section's key numbers."""
+KEY_NAMES = {"trad-secular": "traditional_to_secular", "surv-selfexp": "survival_to_self_expression"}
 
 
 def run(model: StoredModel, instrument: str | Path = "schwartz", *, limit: int | None = None, seed: int = 0,

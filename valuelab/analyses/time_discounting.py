@@ -12,6 +12,7 @@ AIC (both have one parameter). The random responder answers every condition by f
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -387,9 +388,10 @@ def figure(result: TimeDiscountingResult) -> Figure:
             fn = _exponential if row.model == "exponential" else _hyperbolic
             right.plot(t, np.exp(fn(t, row.value)), label=f"{row.model} ({row.parameter}={row.value:.3g}, "
                                                            f"AIC {row.aic:.1f})")
+    title = (f"{VERDICTS[result.info['better_fit']]} (a random responder has an indifference point at "
+             f"{result.info['baseline_valid_delay_share']:.0%} of delays)")
     right.set(xlabel="delay (months)", ylabel="discount factor D = now / later at indifference",
-              title=f"{VERDICTS[result.info['better_fit']]}\n(a random responder has an indifference point "
-                    f"at {result.info['baseline_valid_delay_share']:.0%} of delays)")
+              title=textwrap.fill(title, 48))  # half a page wide: a long line would run off the figure
     right.legend(fontsize=8)
     fig.tight_layout()
     return fig

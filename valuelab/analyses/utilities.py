@@ -24,10 +24,9 @@ from valuelab.store import StoredModel
 
 TEXT_CHECK = 16
 """Prompts also answered in free text (log-prob versus text agreement)."""
-SHOWN = ("n_outcomes", "pairs_trained", "model_calls", "position_bias", "mean_choice_mass", "low_mass_share",
-         "refusal_rate", "text_agreement", "text_refusal", "text_checked")
+SHOWN = ("n_outcomes", "pairs_trained", "prompts_asked", "requests", "samples", "position_bias", "mean_choice_mass",
+         "low_mass_share", "refusal_rate", "text_agreement", "text_refusal", "text_checked")
 """The run's numbers a report shows beside the ranking."""
-TOP = 10
 
 
 @dataclass
@@ -49,9 +48,9 @@ class RankingResult:
         return self.utilities
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        columns = ["text", "category", "mean"]
-        return {f"Top {TOP} outcomes": self.utilities.head(TOP)[columns],
-                f"Bottom {TOP} outcomes": self.utilities.tail(TOP)[columns],
+        """Every outcome, best first (the report's sortable, searchable table), and the category means."""
+        ranked = self.utilities.sort_values("mean", ascending=False)[["id", "text", "category", "mean", "variance"]]
+        return {"All outcomes": ranked.assign(rank=range(1, len(ranked) + 1)).set_index("rank"),
                 "By category": self.by_category()}
 
     def to_dict(self) -> dict:
@@ -86,7 +85,10 @@ ANALYSIS = Analysis(
     intro="Fitted Thurstonian utilities over the outcome set (mean 0, standard deviation 1).",
     caption="Mean utility by category",
     columns={
+        "rank": "1 = the most preferred outcome",
+        "variance": "the Thurstonian variance of the outcome's utility (how unsure its placement is)",
         "mean utility": "mean of the category's outcome utilities",
         "outcomes": "outcomes in the category",
     },
+    facts=("n_outcomes", "pairs_trained"),
 )

@@ -206,20 +206,22 @@ def report(result: ControlResult) -> Report:
     with styled():
         fig = figure(result)
     models = result.info["models"]
-    section = Section("control", "Utility control", intro=first_paragraph(__doc__), numbers=result.to_dict(),
+    reading = "Share of held-out pairs where the model sides with the assembly's majority; 0.5 is chance."
+    section = Section("control", "Utility control", analysis="utility-control",
+                      question="Does the model side with the assembly on pairs its fine-tuning never saw?",
+                      intro=first_paragraph(__doc__),
+                      metrics=[m.described(name=f"held-out agreement, {k}", how_to_read=reading)
+                               for k, m in result.agreement.items()],
+                      facts={"held-out pairs": result.info["n_heldout_pairs"]},
                       tables=[("Before and after", result.metrics),
                               ("Capability guard", result.capability),
                               ("Utilities over the target outcomes", result.utilities)],
-                      figures=[("Held-out agreement and utilities, before and after", fig)])
+                      figures=[("Held-out agreement and utilities, before and after", fig)],
+                      details=result.to_dict())
     name = models[AFTER]["model"]
-    summary = Section("summary", "Summary", intro=(
-        f"{models[BEFORE]['model']} (before) and {name} (after) answered the assembly's pairs in both orders. "
-        f"Held-out agreement with the assembly's majority: {result.agreement[BEFORE].value:.3f} before, "
-        f"{result.agreement[AFTER].value:.3f} after, over {result.info['n_heldout_pairs']} pairs on outcomes "
-        "the fine-tuning never saw; a random responder agrees on half."))
-    headline = [{"name": f"held-out agreement, {k}", "value": m.value, "lo": m.lo, "hi": m.hi,
-                 "baseline": m.baseline, "how_to_read": "Share of held-out pairs where the model sides with the "
-                                                        "assembly's majority; 0.5 is chance."}
-                for k, m in result.agreement.items()]
-    return Report(f"Utility control of {name}", name, "control", summary, [section],
-                  {"control": result.info}, headline)
+    overview = (f"{models[BEFORE]['model']} (before) and {name} (after) answered the assembly's pairs in both "
+                f"orders. Held-out agreement with the assembly's majority: {result.agreement[BEFORE].value:.3f} "
+                f"before, {result.agreement[AFTER].value:.3f} after, over {result.info['n_heldout_pairs']} pairs "
+                "on outcomes the fine-tuning never saw; a random responder agrees on half.")
+    return Report(f"Utility control of {name}", name, "control", [section], {"control": result.info},
+                  overview=overview, kind="control")

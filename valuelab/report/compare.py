@@ -22,13 +22,9 @@ from matplotlib.figure import Figure
 from valuelab.analyses.convergence import as_utilities, read_utilities
 from valuelab.errors import InputError
 from valuelab.report.figures import BASELINE_COLOR, PALETTE, baseline, new_figure, styled
-from valuelab.report.model import Report, Section
+from valuelab.report.model import RESULTS_FORMAT, Report, Section
 from valuelab.report.output import write_report
 from valuelab.stats import Metric, correlate
-
-BOOKKEEPING = {"n", "calls", "budget", "seed", "samples", "count", "nodes", "edges", "tokens"}
-"""Numbers that size a run rather than describe the model: tabled, but left out of profile plots."""
-MAX_PROFILE_KEYS = 30
 
 
 @dataclass
@@ -53,6 +49,9 @@ def load_audit(directory: str | Path) -> Audit:
     for key in ("model", "sections"):
         if key not in results:
             raise InputError("missing from results.json", file=str(path), field=key)
+    if results.get("format") != RESULTS_FORMAT:
+        raise InputError(f"written in format {results.get('format')!r}, not {RESULTS_FORMAT!r}: run the audit again "
+                         "with this valuelab (it reuses the answers in its store)", file=str(path), field="format")
     csv = directory / "utilities.csv"
     return Audit(str(results["model"]), directory, results, read_utilities(csv) if csv.is_file() else None)
 
@@ -80,48 +79,15 @@ def utility_correlations(utilities: Mapping[str, pd.Series | pd.DataFrame]) -> t
                                                 "baseline", "baseline_lo", "baseline_hi"])
 
 
-def flatten_numbers(numbers: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numeric leaves of a section's numbers, by dotted path; a metric dict contributes its `value`."""
-    out: dict[str, float] = {}
-    for key, value in numbers.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and "value" in value and not isinstance(value["value"], Mapping):
-            value = value["value"]
-        if isinstance(value, Mapping):
-            out |= flatten_numbers(value, prefix=f"{path}.")
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[path] = float(value)
-    return out
-
-
 def metric_table(audits: Sequence[Audit]) -> pd.DataFrame:
-    """Every headline number of every audit, one row per (metric, model)."""
-    rows = [{"metric": item.get("name"), "model": audit.name, "value": item.get("value"),
-             "ci_lo": item.get("lo"), "ci_hi": item.get("hi"), "baseline": item.get("baseline")}
-            for audit in audits for item in audit.results.get("headline", [])]
-    frame = pd.DataFrame(rows, columns=["metric", "model", "value", "ci_lo", "ci_hi", "baseline"])
-    return frame.astype({c: float for c in ("value", "ci_lo", "ci_hi", "baseline")})
-
-
-def shared_profiles(audits: Sequence[Audit]) -> list[tuple[str, str, pd.DataFrame]]:
-    """For each section key that two or more audits have: the numbers they all share (keys × models)."""
-    by_key: dict[str, dict[str, dict[str, float]]] = {}
-    titles: dict[str, str] = {}
-    for audit in audits:
-        for section in audit.results.get("sections", []):
-            key = str(section.get("key"))
-            titles.setdefault(key, str(section.get("title", key)))
-            by_key.setdefault(key, {})[audit.name] = flatten_numbers(section.get("numbers") or {})
-    profiles = []
-    for key, per_model in by_key.items():
-        if len(per_model) < 2:
-            continue
-        shared = [k for k in next(iter(per_model.values())) if all(k in v for v in per_model.values())]
-        if shared:
-            frame = pd.DataFrame({name: [values[k] for k in shared] for name, values in per_model.items()},
-                                 index=pd.Index(shared, name="number"))
-            profiles.append((key, titles[key], frame))
-    return profiles
+    """Every metric of every audit, one row per (section, metric, model), headline metrics first."""
+    rows = [{"section": section.get("title", section.get("key")), "key": section.get("key"),
+             "metric": m.get("name"), "model": audit.name, "headline": k == 0, **Metric.from_dict(m).row()}
+            for audit in audits for section in audit.results.get("sections", [])
+            for k, m in enumerate(section.get("metrics") or [])]
+    columns = ["section", "key", "metric", "model", "headline", "value", "ci_lo", "ci_hi", "baseline", "baseline_lo",
+               "baseline_hi"]
+    return pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
 
 
 def correlation_figure(matrix: pd.DataFrame) -> Figure:
@@ -140,36 +106,15 @@ def correlation_figure(matrix: pd.DataFrame) -> Figure:
     return fig
 
 
-def profile_figure(frame: pd.DataFrame, title: str) -> Figure | None:
-    """Overlaid dot profiles: one row per shared number, one colour per model (run-size numbers left out)."""
-    keep = [k for k in frame.index if not BOOKKEEPING & set(k.rsplit(".", 1)[-1].split("_"))]
-    frame = frame.loc[keep[:MAX_PROFILE_KEYS]]
-    if len(frame) < 2:
-        return None
-    fig, ax = new_figure(6.4, 1.2 + 0.32 * len(frame))
-    with styled():
-        rows = np.arange(len(frame))
-        offsets = np.linspace(-0.22, 0.22, len(frame.columns)) if len(frame.columns) > 1 else [0.0]
-        for k, (model, offset) in enumerate(zip(frame.columns, offsets, strict=True)):
-            ax.scatter(frame[model], rows + offset, s=26, color=PALETTE[k % len(PALETTE)], label=model,
-                       zorder=3)
-        for row, values in zip(rows, frame.to_numpy(float), strict=True):
-            ax.plot([np.nanmin(values), np.nanmax(values)], [row, row], color="#cbd2d9", linewidth=1,
-                    zorder=2)
-        ax.set_yticks(rows, [k.replace("_", " ") for k in frame.index])
-        ax.invert_yaxis()
-        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=min(len(frame.columns), 4))
-        ax.set_title(title, pad=24)
-    return fig
-
-
 def metric_figure(metrics: pd.DataFrame) -> Figure | None:
     """Headline numbers side by side, with intervals and the random baseline of each metric."""
+    metrics = metrics.assign(metric=metrics["metric"].str.replace("_", " "))
     names = list(dict.fromkeys(metrics["metric"]))
     if not names:
         return None
     models = list(dict.fromkeys(metrics["model"]))
-    fig, axes = new_figure(6.4, 0.6 + 1.0 * len(names), nrows=len(names), squeeze=False, sharex=False)
+    fig, axes = new_figure(6.4, 0.5 + (0.3 + 0.25 * len(models)) * len(names), nrows=len(names), squeeze=False,
+                           sharex=False)
     with styled():
         for ax, name in zip(axes[:, 0], names, strict=True):
             part = metrics[metrics["metric"] == name].set_index("model").reindex(models)
@@ -199,59 +144,50 @@ def _unique_names(audits: list[Audit]) -> None:
 
 
 def build_comparison(audits: list[Audit]) -> Report:
-    """The comparison as a Report: utility correlation, headline metrics, overlaid section profiles."""
+    """The comparison as a Report: utility correlation, the headlines side by side, then each analysis that two
+    or more audits ran, its metrics model by model."""
     sections: list[Section] = []
-    headline: list[dict] = []
     with_utilities = {a.name: a.utilities for a in audits if a.utilities is not None}
     if len(with_utilities) >= 2:
         matrix, pairs = utility_correlations(with_utilities)
-        for row in pairs.itertuples():
-            headline.append({
-                "name": f"Utility correlation: {row.model_a} vs {row.model_b}", "value": row.r,
-                "lo": row.ci_lo, "hi": row.ci_hi, "baseline": row.baseline,
-                "how_to_read": f"Pearson r between the two models' mean utilities over {row.n_shared} "
-                               "shared outcomes. 1 means they rank outcomes alike; two unrelated models give "
-                               "about 0.",
-            })
+        reading = ("Pearson r between two models' mean utilities over the outcomes both were asked about; 1 means "
+                   "they rank outcomes alike, two unrelated models give about 0.")
         sections.append(Section(
             "utility-correlation", "Utility correlation",
-            intro="How alike the models' utilities are: the Pearson correlation of mean utilities over the "
-                  "outcomes both models were asked about. The interval is a percentile bootstrap over outcomes; "
-                  "the baseline is what two unrelated models give (the same utilities, shuffled).",
-            numbers={f"{r.model_a} vs {r.model_b}": {"value": r.r, "ci": [r.ci_lo, r.ci_hi], "baseline": r.baseline,
-                                                     "baseline_range": [r.baseline_lo, r.baseline_hi]}
-                     for r in pairs.itertuples()},
+            question="Do the models rank the same outcomes alike?",
+            intro="The Pearson correlation of mean utilities over the outcomes both models were asked about. The "
+                  "interval is a percentile bootstrap over outcomes; the random responder is two unrelated models "
+                  "(the same utilities, shuffled).",
+            metrics=[Metric(r.r, r.ci_lo, r.ci_hi, r.baseline, r.baseline_lo, r.baseline_hi,
+                            name=f"{r.model_a} vs {r.model_b}", how_to_read=reading) for r in pairs.itertuples()],
             tables=[("Correlation matrix", matrix), ("Pairs", pairs)],
-            figures=[("Pearson correlation of mean utilities over shared outcomes.",
-                      correlation_figure(matrix))],
+            figures=[("Pearson correlation of mean utilities over shared outcomes.", correlation_figure(matrix))],
         ))
     metrics = metric_table(audits)
-    if len(metrics):
-        wide = metrics.pivot_table(index="metric", columns="model", values="value", sort=False)
-        figure = metric_figure(metrics)
+    shown = pd.DataFrame({"analysis": metrics["section"], "measure": metrics["metric"].str.replace("_", " "),
+                          "model": metrics["model"], "value": metrics["value"], "ci_lo": metrics["ci_lo"],
+                          "ci_hi": metrics["ci_hi"], "random": metrics["baseline"]})
+    headline = metrics["headline"].astype(bool)
+    if headline.any():
         sections.append(Section(
-            "metrics", "Headline metrics",
-            intro="The headline numbers of each audit side by side, with their 95 % intervals and random "
-                  "baselines.",
-            tables=[("Headline numbers by model", wide), ("With intervals", metrics)],
-            figures=[] if figure is None else [
-                ("Headline numbers with 95 % intervals; dashed: random baseline.", figure)],
+            "headlines", "Headline measures side by side",
+            question="Where do the models differ on each analysis's headline measure?",
+            intro="Each analysis's headline measure for every model, with its 95 % interval and the mean of a "
+                  "random responder; the sections below show every measure of each analysis.",
+            body_table=("Headline measures by model", shown[headline].sort_values(
+                "analysis", key=lambda c: c.map({a: k for k, a in enumerate(dict.fromkeys(c))}), kind="stable")),
         ))
-    for key, title, frame in shared_profiles(audits):
-        figure = profile_figure(frame, title)
+    for key, part in metrics.groupby("key", sort=False):
+        if part["model"].nunique() < 2:
+            continue
+        figure = metric_figure(part)
         sections.append(Section(
-            f"profile-{key}", f"Profile: {title}",
-            intro=f"Numbers from the “{title}” section that every compared audit reports.",
-            tables=[("Shared numbers", frame)],
-            figures=[] if figure is None else [(f"{title}: each model's numbers overlaid.", figure)],
+            f"compare-{key}", str(part["section"].iloc[0]),
+            body_table=("Measures by model", shown.loc[part.index].drop(columns="analysis")),
+            figures=[] if figure is None else [("Each measure by model, with its 95 % interval; dashed: the random "
+                                                "responder.", figure)],
         ))
     names = [a.name for a in audits]
-    summary = Section(
-        "summary", "Summary",
-        intro=f"A comparison of {len(audits)} audits: {', '.join(names)}. Utilities are compared over the "
-              "outcomes the audits share; headline numbers and section profiles are shown side by side.",
-        numbers={"audits compared": len(audits), "audits with utilities": len(with_utilities)},
-    )
     manifest: dict[str, Any] = {"command": "valuelab compare"}
     for k, audit in enumerate(audits, start=1):
         run = audit.results.get("manifest") or {}
@@ -259,8 +195,10 @@ def build_comparison(audits: list[Audit]) -> Report:
                                   "suite": audit.results.get("suite"), "written": run.get("written"),
                                   "git": run.get("git")}
     suites = sorted({str(a.results.get("suite")) for a in audits})
+    overview = (f"A comparison of {len(audits)} audits: {', '.join(names)}. Utilities are compared over the "
+                "outcomes the audits share; every analysis two or more audits ran is shown model by model.")
     return Report(title="Comparison of value audits", model_name=" · ".join(names), suite=", ".join(suites),
-                  summary=summary, sections=sections, manifest=manifest, headline=headline)
+                  sections=sections, manifest=manifest, overview=overview, kind="comparison")
 
 
 def compare_reports(dirs: Sequence[str | Path], out_dir: str | Path, *, pdf_engine: str = "auto") -> Report:

@@ -19,17 +19,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from valuelab.report.figures import INK, PALETTE
-from valuelab.report.html import (
-    fmt,
-    headline_view,
-    manifest_rows,
-    number_rows,
-    paragraphs,
-    published_rows,
-    render_html,
-    table_view,
-)
-from valuelab.report.model import Report, Section, scrub_text
+from valuelab.report.html import SectionView, manifest_rows, metric_row, render_html, section_view
+from valuelab.report.model import Report, scrub_text
+from valuelab.report.summary import verdict_sentences, what_was_asked
 
 ENGINES = ("auto", "weasyprint", "matplotlib")
 A4 = (8.27, 11.69)
@@ -180,64 +172,77 @@ class _Pages:
                 pdf.savefig(page)
 
 
-def _section(pages: _Pages, section: Section, number: int, model_name: str, *, intro: bool = True) -> None:
-    if intro:
-        for paragraph in paragraphs(section.intro):
-            pages.text(paragraph, gap=0.06)
-    rows = number_rows(section.numbers)
-    if rows:
+def _section(pages: _Pages, view: SectionView) -> None:
+    if view.question:
+        pages.text(view.question, size=10, color="#243b53", gap=0.04)
+    if view.failed:
+        pages.text(view.failed, color="#D55E00", gap=0.06)
+    for paragraph in view.paragraphs:
+        pages.text(paragraph, gap=0.06)
+    if view.prompt:
+        pages.text("One prompt as the model saw it:", size=8.5, weight="bold", gap=0.08)
+        for line in view.prompt.splitlines()[:20]:
+            pages.text(line[:110], size=7, family="monospace")
+    if view.metrics:
         pages.text("Key numbers", size=10, weight="bold", gap=0.15)
-        pages.table(["measure", "value", "95 % interval", "random baseline"],
-                    [[r.name, r.value, r.interval, r.baseline] for r in rows], [False, True, True, True])
-    for k, (caption, fig) in enumerate(section.figures, start=1):
-        pages.figure(fig, f"Figure {number}.{k}. {caption}")
-    for k, (caption, frame) in enumerate(section.tables, start=1):
-        view = table_view(caption, frame)
-        pages.text(f"Table {number}.{k}. {caption}", size=10, weight="bold", gap=0.15)
-        pages.table(view.columns, view.rows, view.numeric)
-        if view.note:
-            pages.text(view.note, size=8, color="#52606d")
-    published = published_rows(section, model_name)
-    if published:
-        pages.text("Published reference figures, for comparison", size=10, weight="bold", gap=0.15)
+        pages.table(["measure", "value", "95 % interval", "random responder", "verdict"],
+                    [[r.name, r.value, r.interval, r.baseline, r.verdict] for r in view.metrics],
+                    [False, True, True, True, False])
+    if view.facts:
+        pages.text(" · ".join(f"{name}: {value}" for name, value in view.facts), size=9, gap=0.04)
+    for name, text in view.readings:
+        pages.text(f"{name}. {text}", size=8.5, color="#3e4c59")
+    if view.body_table is not None:
+        pages.table(view.body_table.columns, view.body_table.rows, view.body_table.numeric)
+    if view.figure is not None:
+        pages.figure(view.figure[2], f"Figure {view.number}. {view.figure[0]}")
+    if view.published:
+        pages.text("Published reference values", size=10, weight="bold", gap=0.15)
         pages.table(["measure", "model", "value", "source"],
-                    [[r.metric, r.model, r.value, r.source] for r in published], [False, False, True, False])
-    if section.notes:
-        pages.text("Notes", size=10, weight="bold", gap=0.15)
-        for note in section.notes:
+                    [[r.metric, r.model, r.value, r.source] for r in view.published], [False, False, True, False])
+    if view.notes:
+        pages.text("Caveats", size=10, weight="bold", gap=0.15)
+        for note in view.notes:
             pages.text(f"• {note}", size=9, indent=0.15)
 
 
 def write_pdf_matplotlib(report: Report, path: str | Path) -> None:
-    """The fallback layout: summary, then one or more pages per section, then the manifest."""
+    """The fallback layout: the executive summary, one section after another, then the appendix tables."""
     pages = _Pages()
-    pages.text("VALUELAB AUDIT REPORT", size=9, weight="bold", color=PALETTE[0])
+    pages.text(f"VALUELAB {report.kind.upper()} REPORT", size=9, weight="bold", color=PALETTE[0])
     pages.text(report.title, size=20, weight="bold", gap=0.05)
-    pages.text(f"Model: {report.model_name}    Suite: {report.suite}    "
-               f"Written: {fmt(report.manifest.get('written', ''))}", size=9.5, color="#52606d")
     pages.rule()
-    pages.text(report.summary.title or "Summary", size=15, weight="bold", gap=0.1)
-    for paragraph in paragraphs(report.summary.intro):
-        pages.text(paragraph, gap=0.06)
-    for item in map(headline_view, report.headline):
-        pages.text(item["name"], size=10.5, weight="bold", gap=0.12)
-        detail = (f"{item['value']}   95 % interval {item['interval'] or '—'}   "
-                  f"random baseline {item['baseline'] or '—'}")
-        pages.text(detail, size=10, color=PALETTE[0])
-        if item["how_to_read"]:
-            pages.text(item["how_to_read"], size=9, color="#3e4c59")
-    pages.text("Each number comes with a 95 % bootstrap interval and the score of a random responder (a coin "
-               "flip for every choice); an interval that overlaps the random baseline is no evidence of a "
-               "consistent preference.", size=8.5, color="#52606d", gap=0.12)
-    _section(pages, report.summary, 0, report.model_name, intro=False)
-    for number, section in enumerate(report.sections, start=1):
+    pages.text("Executive summary", size=15, weight="bold", gap=0.1)
+    if report.overview:
+        pages.text(report.overview, gap=0.06)
+    for name, value in what_was_asked(report):
+        pages.text(f"{name}: {value}", size=9)
+    for sentence in verdict_sentences(report):
+        pages.text(f"• {sentence}", size=9.5, indent=0.15, gap=0.04)
+    if report.headline:
+        pages.text("Headline measures", size=10, weight="bold", gap=0.15)
+        rows = [(s.title, metric_row(m)) for s, m in report.headline]
+        pages.table(["analysis", "value", "95 % interval", "random responder", "verdict"],
+                    [[title, r.value, r.interval, r.baseline, r.verdict] for title, r in rows],
+                    [False, True, True, True, False])
+    views = [section_view(s, k, report.model_name, svg=False) for k, s in enumerate(report.sections, start=1)]
+    views += [section_view(s, len(views) + k, report.model_name, svg=False)
+              for k, s in enumerate(report.appendix, start=1)]
+    for view in views[:len(report.sections)]:
         pages.new_page()
-        pages.text(f"{number}. {section.title}", size=15, weight="bold")
+        pages.text(f"{view.number}. {view.title}", size=15, weight="bold")
         pages.rule(color="#d9e2ec", width=0.8)
-        _section(pages, section, number, report.model_name)
+        _section(pages, view)
     pages.new_page()
-    pages.text("Run manifest", size=15, weight="bold")
+    pages.text("Appendix", size=15, weight="bold")
     pages.rule(color="#d9e2ec", width=0.8)
-    for row in manifest_rows(report.manifest):
-        pages.text(f"{row.name}: {row.value}", size=8, family="sans-serif")
-    pages.save(Path(path), f"{report.title} · {report.model_name}")
+    for view in views:
+        for table in view.tables:
+            pages.text(f"{table.number} {table.caption}", size=10, weight="bold", gap=0.15)
+            pages.table(table.columns, table.rows, table.numeric)
+            if table.note:
+                pages.text(table.note, size=8, color="#52606d")
+    pages.text("Run manifest", size=10, weight="bold", gap=0.15)
+    for name, value in manifest_rows(report.manifest):
+        pages.text(f"{name}: {value}", size=8, family="sans-serif")
+    pages.save(Path(path), report.title)
