@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from valuelab.errors import InputError
+from valuelab.frameworks.maslow import MASLOW_NEEDS
 from valuelab.frameworks.mft import FOUNDATIONS
 from valuelab.frameworks.schwartz import REFINED_VALUES
 from valuelab.frameworks.wvs import POLE_NAMES
@@ -78,9 +79,11 @@ def test_all_is_the_union_of_the_sets() -> None:
 
 @pytest.mark.parametrize("name", ["all", "high-stakes"])
 def test_tag_balance(name: str) -> None:
-    """Every value, foundation and pole is on both sides of several dilemmas, so its weight is identified."""
+    """Every value, foundation, pole and Maslow need is on both sides of several dilemmas, so its weight is
+    identified (the 10 virtues and 16 emotions are too many for every one to be)."""
     balance = tag_balance(load_dilemmas(name))
-    for level, vocabulary in [("schwartz", REFINED_VALUES), ("mft", FOUNDATIONS), ("wvs", POLE_NAMES)]:
+    for level, vocabulary in [("schwartz", REFINED_VALUES), ("mft", FOUNDATIONS), ("wvs", POLE_NAMES),
+                              ("maslow", MASLOW_NEEDS)]:
         rows = balance.loc[level].reindex(list(vocabulary))
         assert (rows["side_a"] >= MIN_PER_SIDE).all(), rows[rows["side_a"] < MIN_PER_SIDE]
         assert (rows["side_b"] >= MIN_PER_SIDE).all(), rows[rows["side_b"] < MIN_PER_SIDE]
@@ -147,10 +150,12 @@ def _record(n: int = 1) -> dict:
         "paraphrases": ["Should you take her shift?", "Do you agree to work in her place?"],
         "actions": [
             {"id": "a", "text": "Cover the shift.",
-             "values": {"schwartz": ["benevolence-caring"], "mft": ["loyalty"], "wvs": []}},
+             "values": {"schwartz": ["benevolence-caring"], "mft": ["loyalty"], "wvs": [],
+                        "maslow": ["love-belonging"], "aristotle": ["liberality"], "plutchik": []}},
             {"id": "b", "text": "Keep your promise at home.",
              "values": {"schwartz": ["benevolence-dependability", "hedonism"], "mft": [],
-                        "wvs": ["self-expression"]}},
+                        "wvs": ["self-expression"], "maslow": ["love-belonging", "physiological"],
+                        "aristotle": [], "plutchik": ["love", "joy"]}},
         ],
         "parties": ["your colleague", "your partner"], "ambivalent": True,
     }
@@ -200,6 +205,39 @@ def test_unknown_values(tmp_path: Path) -> None:
     assert "'fairness'" in _only(errors, "actions[0].values.mft").message
     assert "'sports'" in _only(errors, "domain").message
     assert all(e.line == 1 for e in errors)
+
+
+def test_unknown_maslow_virtue_and_emotion_tags(tmp_path: Path) -> None:
+    bad = _record(2)
+    bad["actions"][0]["values"]["maslow"] = ["self-esteem"]
+    bad["actions"][1]["values"]["aristotle"] = ["justice"]
+    bad["actions"][1]["values"]["plutchik"] = ["joy", "bliss"]
+    path = _write(tmp_path, [_record(1), bad])
+    errors = validate_dilemma_file(path)
+    assert len(errors) == 3 and all((e.file, e.line) == (str(path), 2) for e in errors)
+    maslow = _only(errors, "actions[0].values.maslow")
+    assert "unknown maslow tag 'self-esteem'" in maslow.message and "love-belonging" in maslow.message
+    assert f"{path}:2" in str(maslow)
+    assert "unknown aristotle tag 'justice'" in _only(errors, "actions[1].values.aristotle").message
+    assert "unknown plutchik tag 'bliss'" in _only(errors, "actions[1].values.plutchik").message
+
+
+def test_missing_maslow_field_and_tag_counts(tmp_path: Path) -> None:
+    bad = _record(1)
+    del bad["actions"][1]["values"]["maslow"]
+    bad["actions"][0]["values"]["aristotle"] = ["courage", "temperance", "modesty"]
+    path = _write(tmp_path, [bad])
+    errors = validate_dilemma_file(path)
+    missing = _only(errors, "actions[1].values.maslow")
+    assert "missing" in missing.message and (missing.file, missing.line) == (str(path), 1)
+    assert f"{path}:1" in str(missing)
+    assert "has 3 tags, expected 0-2" in _only(errors, "actions[0].values.aristotle").message
+    bad = _record(1)
+    bad["actions"][0]["values"]["maslow"] = []  # every action of ours names the need it meets
+    assert "expected 1-2" in _only(validate_dilemma_file(_write(tmp_path, [bad])), "actions[0].values.maslow").message
+    with pytest.raises(InputError) as info:
+        load_dilemmas(path)
+    assert (info.value.file, info.value.line) == (str(path), 1)
 
 
 def test_duplicate_id(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from valuelab.frameworks.aristotle import VIRTUES
 from valuelab.frameworks.dilemmas import (
     fit_weights,
     random_choices,
@@ -17,9 +18,19 @@ from valuelab.frameworks.dilemmas import (
     selected_minus_neglected,
     tag_differences,
 )
-from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
+from valuelab.frameworks.figures import (
+    circle_and_panels,
+    cultural_map,
+    foundation_bars,
+    framework_panels,
+    robustness_figure,
+    schwartz_circle,
+    tag_bars,
+)
+from valuelab.frameworks.maslow import MASLOW_NEEDS
+from valuelab.frameworks.plutchik import EMOTIONS, PRIMARY_EMOTIONS
 from valuelab.frameworks.schwartz import REFINED_VALUES, circumplex_fit
-from valuelab.items.dilemmas import TAG_LEVELS, dilemmas_frame, load_dilemmas
+from valuelab.items.dilemmas import TAG_LEVELS, TAG_VOCABULARIES, Action, Dilemma, dilemmas_frame, load_dilemmas
 from valuelab.stats import frame_interval, jsonable
 
 ORDER = list(REFINED_VALUES)
@@ -110,6 +121,44 @@ def test_planted_choices_put_the_planted_tag_on_top(actions):
     assert scores["smn"].idxmax() == "self-transcendence"
 
 
+def random_dilemmas(n: int, seed: int = 0) -> list[Dilemma]:
+    """In-memory dilemmas with random tags at every level (no validation: scoring takes any tags)."""
+    rng = np.random.default_rng(seed)
+
+    def tags(framework: str) -> tuple[str, ...]:
+        vocabulary = TAG_VOCABULARIES[framework]
+        return tuple(str(t) for t in rng.choice(vocabulary, rng.integers(1, 3), replace=False))
+
+    return [Dilemma(f"r-{k}", "everyday", "work", "You decide.", "Do you?", ("Will you?", "Should you?"),
+                    tuple(Action(side, f"{side}{k}", *(tags(f) for f in TAG_VOCABULARIES)) for side in "ab"),
+                    ("you",), False) for k in range(n)]
+
+
+def test_maslow_virtue_and_emotion_levels_leave_the_other_scores_unchanged():
+    """The new levels are scored like the foundations, and adding them moves no earlier number: the bootstrap
+    resamples and the random respondents are drawn the same, whatever the levels."""
+    actions = dilemmas_frame(random_dilemmas(50))
+    p_a = pd.Series(np.random.default_rng(1).uniform(size=50), index=[f"r-{k}" for k in range(50)])
+    earlier = {k: v for k, v in TAG_LEVELS.items() if k not in ("maslow", "aristotle", "plutchik")}
+    assert list(earlier) == ["schwartz", "basic", "higher_order", "mft", "wvs"]
+    options = {"random_answers": 6, "n_boot": 30, "n_random": 20, "seed": 4}
+    before = score_choices(p_a, actions, earlier, **options)
+    after = score_choices(p_a, actions, TAG_LEVELS, **options)
+    pd.testing.assert_frame_equal(after[after["level"].isin(list(earlier))].reset_index(drop=True), before)
+    new = after[~after["level"].isin(list(earlier))]
+    assert list(new["level"].unique()) == ["maslow", "aristotle", "plutchik"]
+    assert list(new.query("level == 'maslow'")["tag"]) == MASLOW_NEEDS
+    assert new[["weight_lo", "weight_baseline_lo", "smn_lo"]].notna().all().all()
+
+
+def test_maslow_virtue_and_emotion_vocabularies():
+    assert MASLOW_NEEDS == ["physiological", "safety", "love-belonging", "esteem", "self-actualization"]
+    assert len(VIRTUES) == len(set(VIRTUES)) == 10 and "righteous-indignation" in VIRTUES
+    assert EMOTIONS[:8] == PRIMARY_EMOTIONS and len(set(EMOTIONS)) == 16
+    for framework, vocabulary in (("maslow", MASLOW_NEEDS), ("aristotle", VIRTUES), ("plutchik", EMOTIONS)):
+        assert TAG_VOCABULARIES[framework] == TAG_LEVELS[framework] == vocabulary
+
+
 def test_interval_ignores_nan_columns():
     draws = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [math.nan] * 3})
     table = frame_interval(draws)
@@ -126,7 +175,16 @@ def test_figures_render(tmp_path):
     figures = [schwartz_circle(refined), foundation_bars(foundations, zero=2.5),
                cultural_map(0.3, -0.2, x_interval=(0.1, 0.5), y_interval=(-0.4, 0.0),
                             baseline=(-0.1, 0.1, -0.1, 0.1)),
-               robustness_figure({"order_effect": 0.1, "acquiescence": None}, {"order_effect": 0.2})]
+               robustness_figure({"order_effect": 0.1, "acquiescence": None}, {"order_effect": 0.2}),
+               tag_bars(pd.DataFrame({"score": [0.5, -0.2]}, index=["esteem", "safety"]), MASLOW_NEEDS)]
+    emotions = pd.DataFrame({"score": np.linspace(-1, 1, 16), "lo": -2.0, "hi": 2.0, "baseline_lo": -0.3,
+                             "baseline_hi": 0.3}, index=EMOTIONS)
+    panels = framework_panels({"Maslow": (emotions.iloc[:0], MASLOW_NEEDS), "Plutchik": (emotions, EMOTIONS)})
+    assert [len(ax.get_xticklabels()) for ax in panels.axes] == [0, 16]
+    beside = circle_and_panels(refined, {"Maslow": (emotions.iloc[:0], MASLOW_NEEDS), "Aristotle": (
+        emotions.iloc[:0], VIRTUES), "Plutchik": (emotions, EMOTIONS)})
+    assert len(beside.axes) == 4 and beside.axes[0].name == "polar"  # Maslow and Aristotle share a row
+    figures += [panels, beside]
     for k, fig in enumerate(figures):
         assert isinstance(fig, Figure)
         fig.savefig(tmp_path / f"{k}.png")

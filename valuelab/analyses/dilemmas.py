@@ -1,5 +1,6 @@
 """Dilemmas: which values the model's choices serve, over dilemmas written for valuelab whose two actions are
-tagged with the Schwartz values, moral foundations and cultural-map poles they serve.
+tagged with the Schwartz values, moral foundations and cultural-map poles they serve, and with the Maslow need,
+Aristotelian virtue and Plutchik emotion behind them (DailyDilemmas' three further theories).
 
 The analysis asks every dilemma of a set in 3 wordings × 2 orders (`valuelab.elicit.dilemmas`), debiases
 P(choose action a) over the orders and averages it over the wordings, then scores the choices at every tag
@@ -10,6 +11,8 @@ themselves, their schema and validation are `valuelab.items.dilemmas`.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +23,17 @@ from matplotlib.figure import Figure
 from valuelab.analyses import LIMIT_OPT, N_BOOT_OPT, Analysis, Option
 from valuelab.elicit.dilemmas import ORDERS, dilemma_requests, elicit_dilemmas
 from valuelab.elicit.text_check import TEXT_SUBSAMPLE, text_agreement
-from valuelab.frameworks.dilemmas import N_RANDOM, score_choices
-from valuelab.frameworks.figures import cultural_map, foundation_bars, robustness_figure, schwartz_circle
-from valuelab.frameworks.schwartz import circumplex_fit
+from valuelab.frameworks.dilemmas import N_RANDOM, fit_weights, score_choices, tag_differences
+from valuelab.frameworks.figures import (
+    circle_and_panels,
+    cultural_map,
+    foundation_bars,
+    framework_panels,
+    robustness_figure,
+    schwartz_circle,
+    tag_bars,
+)
+from valuelab.frameworks.schwartz import HIGHER_ORDER, circumplex_fit
 from valuelab.frameworks.wvs import POLES
 from valuelab.items.dilemmas import TAG_LEVELS, dilemmas_frame, load_dilemma_source
 from valuelab.items.files import seeded_subset
@@ -88,6 +99,10 @@ class DilemmaResult:
         """The headline table: a row per level and tag (weight and percentage, intervals and baselines)."""
         return self.scores
 
+    def items(self) -> pd.DataFrame:
+        """P(choose action a) per dilemma: what `restat` recomputes the key numbers from."""
+        return self.choices[["dilemma_id", "p_a"]]
+
     def to_dict(self) -> dict[str, Any]:
         """Every weight by level and tag; the four higher-order Schwartz values also as metrics."""
         levels: dict[str, dict[str, Any]] = {}
@@ -108,32 +123,56 @@ class DilemmaResult:
                            "circumplex": self.circumplex, "robustness": self.robustness,
                            "robustness_baseline": self.robustness_baseline})
 
-    def figures(self) -> dict[str, Figure]:
-        """Schwartz circle, foundation bars and cultural map of the choice weights; the robustness panel."""
-        def level(name: str) -> pd.DataFrame:
-            part = self.scores[self.scores["level"] == name].set_index("tag")
-            return part.rename(columns={"weight": "score", "weight_lo": "lo", "weight_hi": "hi",
-                                        "weight_baseline_lo": "baseline_lo",
-                                        "weight_baseline_hi": "baseline_hi"})
+    def level_scores(self, name: str) -> pd.DataFrame:
+        """One tag level's weights as the figures take them: by tag, score, lo, hi, baseline_lo, baseline_hi."""
+        part = self.scores[self.scores["level"] == name].set_index("tag")
+        return part.rename(columns={"weight": "score", "weight_lo": "lo", "weight_hi": "hi",
+                                    "weight_baseline_lo": "baseline_lo", "weight_baseline_hi": "baseline_hi"})
 
+    def figures(self) -> dict[str, Figure]:
+        """Schwartz circle, foundation bars and cultural map of the choice weights; bars of the Maslow needs,
+        Aristotle's virtues and Plutchik's emotions (one figure each); the robustness panel."""
+        level = self.level_scores
         poles = level("wvs")
 
         def axis(dimension: str) -> float:  # a difference of two weights: no interval of its own is drawn
             negative, positive = POLES[dimension]
             return float(poles.loc[positive, "score"] - poles.loc[negative, "score"])
 
-        label = "choice weight (logit)"
         return {
             "schwartz_circle": schwartz_circle(level("schwartz"), f"Dilemma choices: Schwartz values "
-                                                                  f"({self.set_name})", label),
+                                                                  f"({self.set_name})", WEIGHT_LABEL),
             "foundation_bars": foundation_bars(level("mft"), f"Dilemma choices: moral foundations "
-                                                             f"({self.set_name})", label),
+                                                             f"({self.set_name})", WEIGHT_LABEL),
             "cultural_map": cultural_map(axis("surv-selfexp"), axis("trad-secular"),
                                          title="Dilemma choices: weight of positive minus negative pole"),
+            **{f"{name}_bars": tag_bars(level(name), TAG_LEVELS[name],
+                                        f"Dilemma choices: {title} ({self.set_name})", WEIGHT_LABEL)
+               for name, title in MORE_THEORIES.items()},
             "robustness": robustness_figure({k: v for k, v in self.robustness.items() if k != "text"},
                                             self.robustness_baseline, f"Robustness ({self.set_name})"),
         }
 
+    def theories_figure(self) -> Figure:
+        """The Maslow needs, virtues and emotions in one figure of three panels."""
+        return framework_panels(self._theory_panels(), WEIGHT_LABEL)
+
+    def choice_figure(self) -> Figure:
+        """The report's figure: the Schwartz circle with the Maslow, virtue and emotion panels beside it, as
+        tall as the circle alone; the circle alone when no action carries those tags (MoralChoice, say)."""
+        title = f"Dilemma choices: Schwartz values ({self.set_name})"
+        scored = self.scores[self.scores["level"].isin(list(MORE_THEORIES))]
+        if not scored["weight"].notna().any():
+            return schwartz_circle(self.level_scores("schwartz"), title, WEIGHT_LABEL)
+        return circle_and_panels(self.level_scores("schwartz"), self._theory_panels(), title, WEIGHT_LABEL)
+
+    def _theory_panels(self) -> dict[str, tuple[pd.DataFrame, list[str]]]:
+        return {title: (self.level_scores(name), TAG_LEVELS[name]) for name, title in MORE_THEORIES.items()}
+
+
+WEIGHT_LABEL = "choice weight (logit)"
+MORE_THEORIES = {"maslow": "Maslow's needs", "aristotle": "Aristotle's virtues", "plutchik": "Plutchik's emotions"}
+"""DailyDilemmas' further theories (tag level -> title): scored like the foundations, drawn as bars."""
 
 KEY_READING = ("Conditional-logit weight of actions serving this higher-order value: above 0 the model's choices "
                "lean toward them, below 0 away; a random respondent gives about 0.")
@@ -175,19 +214,36 @@ def run(model: StoredModel, set_name: str = "everyday", *, limit: int | None = N
                          robustness_baseline=draws.mean().to_dict(), calls=calls)
 
 
+@functools.lru_cache(maxsize=8)
+def _higher_order_differences(set_name: str) -> pd.DataFrame:
+    return tag_differences(dilemmas_frame(load_dilemma_source(set_name)), "higher_order", list(HIGHER_ORDER))
+
+
+def restat(items: pd.DataFrame, options: Mapping[str, Any], rng: np.random.Generator | None = None
+           ) -> dict[str, float]:
+    """The key numbers (higher-order weights) from per-dilemma P(a), on a resample of dilemmas if `rng`."""
+    p_a = items.set_index("dilemma_id")["p_a"].astype(float).dropna()
+    if rng is not None:
+        p_a = p_a.iloc[rng.integers(0, len(p_a), len(p_a))]
+    weights = fit_weights(p_a, _higher_order_differences(str(options.get("set_name", "everyday"))))
+    return {tag.replace("-", "_"): float(w) for tag, w in weights.items()}
+
+
 def figure(result: DilemmaResult) -> Figure:
-    """The headline figure of a dilemma run: the Schwartz circle of the choice weights."""
-    return result.figures()["schwartz_circle"]
+    """The headline figure of a dilemma run: the Schwartz circle of the choice weights, with the Maslow needs,
+    virtues and emotions beside it."""
+    return result.choice_figure()
 
 
 ANALYSIS = Analysis(
     name="dilemmas", title="Dilemmas",
     question="Which values do the model's choices in everyday and high-stakes dilemmas serve?",
-    budget="dilemmas (6 prompts each: 3 wordings × 2 orders)", run=run, figure=figure,
+    budget="dilemmas (6 prompts each: 3 wordings × 2 orders)", run=run, figure=figure, restat=restat,
     options=(Option("set_name", str, "dilemma set: everyday, high-stakes, all, or a JSONL/CSV file"), LIMIT_OPT,
              N_BOOT_OPT, Option("n_random", int, "uniform-random respondents for the baseline")),
     columns={
-        "level": "tag level: schwartz (refined values), basic, higher_order, mft or wvs (cultural-map poles)",
+        "level": "tag level: schwartz (refined values), basic, higher_order, mft, wvs (cultural-map poles), maslow, "
+                 "aristotle (virtues) or plutchik (emotions)",
         "tag": "value tag",
         "weight": "conditional-logit weight: >0 leans toward actions serving the tag",
         "weight_lo": "lower end of the weight's 95 % interval (resampling dilemmas)",

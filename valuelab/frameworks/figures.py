@@ -1,4 +1,5 @@
-"""Figures for framework scores: the Schwartz circle, foundation bars, the cultural map, the robustness panel.
+"""Figures for framework scores: the Schwartz circle, foundation (or any tag) bars, the cultural map, the
+robustness panel.
 
 Figures are built on matplotlib's Agg canvas without pyplot, so no global backend state is touched; save them
 with `fig.savefig(path)`. Every score is drawn with its interval and the uniform-random respondent's range.
@@ -7,13 +8,13 @@ with `fig.savefig(path)`. Every score is drawn with its interval and the uniform
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from valuelab.figures import new_figure
+from valuelab.figures import new_figure, styled
 from valuelab.frameworks.mft import FOUNDATIONS
 from valuelab.frameworks.schwartz import HIGHER_ORDER, REFINED_VALUES
 from valuelab.frameworks.wvs import POLES, country_positions
@@ -37,11 +38,16 @@ def schwartz_circle(scores: pd.DataFrame, title: str = "Schwartz values", label:
     `scores` is indexed by refined value with columns `score` and optionally `lo`, `hi` (interval) and
     `baseline_lo`, `baseline_hi` (the random respondent's range, drawn as a grey band).
     """
+    fig, ax = _figure(7, 7, polar=True)
+    _circle(ax, scores, title, label)
+    return fig
+
+
+def _circle(ax, scores: pd.DataFrame, title: str, label: str) -> None:
     order = list(REFINED_VALUES)
     frame = scores.reindex(order)
     theta = np.linspace(0, 2 * np.pi, len(order), endpoint=False)
     closed = np.append(theta, theta[0])
-    fig, ax = _figure(7, 7, polar=True)
     values = frame["score"].to_numpy(float)
     lo, hi = _column(frame, "lo"), _column(frame, "hi")
     base_lo, base_hi = _column(frame, "baseline_lo"), _column(frame, "baseline_hi")
@@ -63,14 +69,74 @@ def schwartz_circle(scores: pd.DataFrame, title: str = "Schwartz values", label:
         tick.set_color(colours.get(value, "0.3"))
     ax.set_title(title)
     ax.legend(loc="lower left", bbox_to_anchor=(-0.1, -0.12), fontsize=7)
-    return fig
 
 
 def foundation_bars(scores: pd.DataFrame, title: str = "Moral foundations", label: str = "score",
                     zero: float = 0.0) -> Figure:
     """One bar per moral foundation with its interval, over the random respondent's range (grey)."""
-    frame = scores.reindex([f for f in FOUNDATIONS if f in scores.index])
+    return tag_bars(scores, FOUNDATIONS, title, label, zero)
+
+
+def tag_bars(scores: pd.DataFrame, order: Sequence[str], title: str = "", label: str = "score",
+             zero: float = 0.0) -> Figure:
+    """One bar per tag of a vocabulary, in `order`, with its interval over the random respondent's range (grey).
+
+    `scores` is indexed by tag with columns `score` and optionally `lo`, `hi`, `baseline_lo`, `baseline_hi`;
+    tags it lacks are left out.
+    """
     fig, ax = _figure(7, 4)
+    _bars(ax, scores, order, title, label, zero)
+    return fig
+
+
+def framework_panels(panels: Mapping[str, tuple[pd.DataFrame, Sequence[str]]], label: str = "score",
+                     zero: float = 0.0, row_tags: int = 16) -> Figure:
+    """Several vocabularies' bars in one figure: a panel per title -> (scores, order), drawn as `tag_bars`.
+
+    Panels fill rows of at most `row_tags` tags, each as wide as its vocabulary is long, so short vocabularies
+    share a row (Maslow's 5 needs beside the 10 virtues, the 16 emotions below them).
+    """
+    with styled():
+        fig = Figure(figsize=(9, 3.0 * len(_rows(panels, row_tags))), layout="constrained")
+        _panels(fig, panels, label, zero, row_tags)
+    return fig
+
+
+def circle_and_panels(refined: pd.DataFrame, panels: Mapping[str, tuple[pd.DataFrame, Sequence[str]]],
+                      title: str = "Schwartz values", label: str = "score", row_tags: int = 16) -> Figure:
+    """The Schwartz circle (as `schwartz_circle`) with further vocabularies' bars beside it (as
+    `framework_panels`): one figure, as tall as the circle alone, for a report section that shows one."""
+    with styled():
+        fig = Figure(figsize=(16, 7), layout="constrained")
+        left, right = fig.subfigures(1, 2, width_ratios=[7, 9])
+        _circle(left.add_subplot(projection="polar"), refined, title, label)
+        _panels(right, panels, label, 0.0, row_tags)
+    return fig
+
+
+def _rows(panels: Mapping[str, tuple[pd.DataFrame, Sequence[str]]], row_tags: int) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for title, (_, order) in panels.items():
+        if rows and sum(len(panels[t][1]) for t in rows[-1]) + len(order) <= row_tags:
+            rows[-1].append(title)
+        else:
+            rows.append([title])
+    return rows
+
+
+def _panels(fig, panels: Mapping[str, tuple[pd.DataFrame, Sequence[str]]], label: str, zero: float,
+            row_tags: int) -> None:
+    rows = _rows(panels, row_tags)
+    for r, (sub, row) in enumerate(zip(np.atleast_1d(fig.subfigures(len(rows))), rows, strict=True)):
+        axes = np.atleast_1d(sub.subplots(1, len(row), width_ratios=[max(len(panels[t][1]), 3) for t in row]))
+        for k, (ax, title) in enumerate(zip(axes, row, strict=True)):
+            scores, order = panels[title]
+            _bars(ax, scores, order, title, label if k == 0 else "", zero, legend=r == 0 and k == 0, slant=True)
+
+
+def _bars(ax, scores: pd.DataFrame, order: Sequence[str], title: str, label: str, zero: float,
+          legend: bool = True, slant: bool | None = None) -> None:
+    frame = scores.reindex([t for t in order if t in scores.index])
     x = np.arange(len(frame))
     values = frame["score"].to_numpy(float)
     base_lo, base_hi = _column(frame, "baseline_lo"), _column(frame, "baseline_hi")
@@ -82,11 +148,18 @@ def foundation_bars(scores: pd.DataFrame, title: str = "Moral foundations", labe
     error = np.vstack([values - lo, hi - values]) if np.isfinite(lo).any() else None
     ax.bar(x, values - zero, bottom=zero, color="tab:blue", alpha=0.8, yerr=error, capsize=3, label=label)
     ax.axhline(zero, color="0.4", lw=0.8)
-    ax.set_xticks(x, list(frame.index))
+    slanted = len(frame) > 8 if slant is None else slant  # long vocabularies, narrow panels: no overlap
+    if slanted:
+        ax.set_xticks(x, list(frame.index), rotation=35, ha="right", fontsize=7)
+    else:
+        ax.set_xticks(x, list(frame.index))
     ax.set_ylabel(label)
     ax.set_title(title)
-    ax.legend(fontsize=7)
-    return fig
+    if legend:
+        ax.legend(fontsize=7)
+    if not np.isfinite(values).any():
+        ax.text(0.5, 0.5, "not identified\n(too few dilemmas)",
+                transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.4")
 
 
 LABELLED_COUNTRIES = {"Sweden", "Japan", "Germany", "United States", "Great Britain", "China", "Russia", "India",

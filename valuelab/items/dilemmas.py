@@ -27,7 +27,17 @@ from typing import Any
 import pandas as pd
 
 from valuelab.errors import InputError
-from valuelab.items.vocabularies import BASIC_VALUES, FOUNDATIONS, HIGHER_ORDER, POLE_NAMES, POLES, REFINED_VALUES
+from valuelab.items.vocabularies import (
+    BASIC_VALUES,
+    EMOTIONS,
+    FOUNDATIONS,
+    HIGHER_ORDER,
+    MASLOW_NEEDS,
+    POLE_NAMES,
+    POLES,
+    REFINED_VALUES,
+    VIRTUES,
+)
 
 SETS = ("everyday", "high-stakes")
 DOMAINS = (
@@ -37,13 +47,17 @@ DOMAINS = (
 )
 TAG_VOCABULARIES: dict[str, list[str]] = {
     "schwartz": list(REFINED_VALUES), "mft": list(FOUNDATIONS), "wvs": list(POLE_NAMES),
+    "maslow": list(MASLOW_NEEDS), "aristotle": list(VIRTUES), "plutchik": list(EMOTIONS),
 }
-TAG_COUNTS: dict[str, tuple[int, int]] = {"schwartz": (1, 4), "mft": (0, 3), "wvs": (0, 2)}
+TAG_COUNTS: dict[str, tuple[int, int]] = {
+    "schwartz": (1, 4), "mft": (0, 3), "wvs": (0, 2), "maslow": (1, 2), "aristotle": (0, 2), "plutchik": (0, 2),
+}
 """Framework -> (fewest, most) tags one action may carry."""
 
 TAG_LEVELS: dict[str, list[str]] = {
     "schwartz": list(REFINED_VALUES), "basic": list(BASIC_VALUES), "higher_order": list(HIGHER_ORDER),
-    "mft": list(FOUNDATIONS), "wvs": list(POLE_NAMES),
+    "mft": list(FOUNDATIONS), "wvs": list(POLE_NAMES), "maslow": list(MASLOW_NEEDS),
+    "aristotle": list(VIRTUES), "plutchik": list(EMOTIONS),
 }
 """Tag level -> its vocabulary, in display order: the rows of `tag_balance`."""
 
@@ -71,6 +85,9 @@ class Action:
     schwartz: tuple[str, ...]
     mft: tuple[str, ...]
     wvs: tuple[str, ...]
+    maslow: tuple[str, ...] = ()
+    aristotle: tuple[str, ...] = ()
+    plutchik: tuple[str, ...] = ()
 
     @property
     def basic(self) -> tuple[str, ...]:
@@ -240,7 +257,8 @@ class _Record:
         values = obj.get("values")
         tags: dict[str, tuple[str, ...]] = {}
         if not isinstance(values, dict):
-            self.error(prefix + ".values", f"must be an object with keys schwartz, mft, wvs, got {values!r}")
+            self.error(prefix + ".values", f"must be an object with keys {', '.join(TAG_VOCABULARIES)}, "
+                                               f"got {values!r}")
         else:
             self.keys(values, list(TAG_VOCABULARIES), prefix + ".values.")
             for framework in TAG_VOCABULARIES:
@@ -248,7 +266,7 @@ class _Record:
                                             f"{prefix}.values.{framework}")
         if len(self.errors) > before:
             return None
-        return Action(ACTION_IDS[i], text, tags["schwartz"], tags["mft"], tags["wvs"])
+        return Action(ACTION_IDS[i], text, **tags)
 
     def parties(self, value: Any) -> tuple[str, ...]:
         if not isinstance(value, list) or not 1 <= len(value) <= MAX_PARTIES:
@@ -396,7 +414,7 @@ def dilemmas_frame(dilemmas: Sequence[Dilemma] | None = None) -> pd.DataFrame:
     rows = [
         {"dilemma_id": d.id, "set": d.set, "domain": d.domain, "ambivalent": d.ambivalent, "action": a.id,
          "text": a.text, "schwartz": a.schwartz, "basic": a.basic, "higher_order": a.higher_order,
-         "mft": a.mft, "wvs": a.wvs}
+         "mft": a.mft, "wvs": a.wvs, "maslow": a.maslow, "aristotle": a.aristotle, "plutchik": a.plutchik}
         for d in (load_dilemmas("all") if dilemmas is None else dilemmas) for a in d.actions
     ]
     return pd.DataFrame(rows)
@@ -430,6 +448,24 @@ DAILYDILEMMAS_MFT: dict[str, tuple[str, ...]] = {
     "authority": ("authority",), "purity": ("purity",),
 }
 """DailyDilemmas' five-foundation labels -> ours; MFQ-2 split fairness into equality and proportionality."""
+
+DAILYDILEMMAS_THEORIES: dict[str, tuple[str, str]] = {
+    "wvs": ("wvs", "WVS"), "mft": ("mft", "MFT"), "maslow": ("maslow", "Maslow"),
+    "aristotle": ("virtue", "Virtue"), "plutchik": ("emotion", "Emotion"),
+}
+"""Our framework -> (DailyDilemmas' per-value column in the action CSV, its column in values.csv)."""
+
+DAILYDILEMMAS_LABELS: dict[str, dict[str, str]] = {
+    "maslow": {"self-esteem": "esteem", "love-and-belonging": "love-belonging", "love-and-belongingness":
+               "love-belonging", "belonging": "love-belonging", "self-actualisation": "self-actualization",
+               "physiological-needs": "physiological", "safety-needs": "safety", "esteem-needs": "esteem"},
+    "aristotle": {"magnificence": "liberality", "magnanimity": "ambition", "proper-ambition": "ambition",
+                  "good-temper": "patience", "truthfulness-(honesty)": "truthfulness"},
+    "plutchik": {"aggression": "aggressiveness"},
+}
+"""DailyDilemmas' Maslow, Aristotle and Plutchik labels (lower-cased, spaces as hyphens) that differ from our
+vocabularies -> ours: "self-esteem" is esteem, "love and belonging" love-belonging, magnificence and
+magnanimity are merged as they merge them. Labels already in our vocabularies map to themselves."""
 
 MORALCHOICE_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "death": (("universalism-concern",), ("care",)),
@@ -488,20 +524,35 @@ def _read_csv(path: str | Path, required: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
+def _theory_tags(framework: str, labels: Iterable[str | None]) -> tuple[str, ...]:
+    """DailyDilemmas' labels of one theory as our tags, in vocabulary order; labels we cannot place are dropped."""
+    if framework == "mft":
+        found = {t for m in labels if m for t in DAILYDILEMMAS_MFT.get(_label(m), ())}
+    else:
+        aliases = DAILYDILEMMAS_LABELS.get(framework, {})
+        found = {aliases.get(_label(v), _label(v)) for v in labels if v}
+    return tuple(t for t in TAG_VOCABULARIES[framework] if t in found)
+
+
 def load_dailydilemmas(path: str | Path, values: str | Path | None = None) -> list[Dilemma]:
     """Dilemmas from a DailyDilemmas action-level CSV (Chiu, Jiang & Choi 2025; CC BY 4.0), a row per action.
 
     Needs `idx`, `dilemma_situation`, `action_type` (to_do -> action a, not_to_do -> b) and `action`. Tags
-    come from the per-value `mft` and `wvs` columns or, for files with only `values_aggregated` or
-    `values_names`, from their `values.csv` lookup given as `values`. DailyDilemmas has no Schwartz tags, so
-    Schwartz levels stay empty; fairness maps to equality and proportionality both.
+    come from the per-value `wvs`, `mft`, `maslow`, `virtue` and `emotion` columns or, for files with only
+    `values_aggregated` or `values_names`, from their `values.csv` lookup given as `values` (columns `value`,
+    `WVS`, `MFT` and, where present, `Virtue`, `Emotion`, `Maslow`). Their theory labels are kept on our
+    vocabularies (`DAILYDILEMMAS_LABELS`: self-esteem -> esteem, love and belonging -> love-belonging, ...);
+    fairness maps to equality and proportionality both, and labels we cannot place are dropped. DailyDilemmas
+    has no Schwartz tags, so Schwartz levels stay empty, and an action without a Maslow label keeps none (the
+    file's count rules are for our own files, not for imports).
     """
     frame = _read_csv(path, ["idx", "dilemma_situation", "action_type", "action"])
-    lookup: dict[str, tuple[str, str]] = {}
+    lookup: dict[str, dict[str, str]] = {}
     if values is not None:
         table = _read_csv(values, ["value", "WVS", "MFT"])
-        lookup = {v.strip().lower(): (w, m) for v, w, m in zip(table["value"], table["WVS"], table["MFT"],
-                                                               strict=True)}
+        lookup = {str(record["value"]).strip().lower(): {framework: str(record.get(column, ""))
+                                                         for framework, (_, column) in DAILYDILEMMAS_THEORIES.items()}
+                  for record in table.to_dict("records")}
     rows_by_idx: dict[str, dict[str, tuple[int, pd.Series]]] = {}
     for number, (_, row) in enumerate(frame.iterrows(), start=2):
         kind = row["action_type"].strip()
@@ -509,18 +560,20 @@ def load_dailydilemmas(path: str | Path, values: str | Path | None = None) -> li
             raise InputError(f"action_type must be to_do or not_to_do, got {kind!r}", file=str(path),
                              line=number, field="action_type")
         rows_by_idx.setdefault(row["idx"].strip(), {})[kind] = (number, row)
+    # A file with the per-value columns of the first two theories is read from its columns alone (a theory
+    # it lacks stays empty); otherwise every theory comes from the values.csv lookup.
+    per_value = "mft" in frame.columns or "wvs" in frame.columns
 
     def action(aid: str, row: pd.Series) -> Action:
-        if "mft" in row or "wvs" in row:
-            mft_labels, wvs_labels = _cell_list(row.get("mft", "")), _cell_list(row.get("wvs", ""))
-        else:
-            names = _cell_list(row.get("values_aggregated", row.get("values_names", "")))
-            found = [lookup.get(n.strip().lower(), ("", "")) for n in names if n]
-            wvs_labels, mft_labels = [w for w, _ in found], [m for _, m in found]
-        mft = {t for m in mft_labels if m for t in DAILYDILEMMAS_MFT.get(_label(m), ())}
-        wvs = {_label(w) for w in wvs_labels if w and _label(w) in POLE_NAMES}
-        return Action(aid, row["action"].strip(), (), tuple(f for f in FOUNDATIONS if f in mft),
-                      tuple(p for p in POLE_NAMES if p in wvs))
+        names = [n for n in _cell_list(row.get("values_aggregated", row.get("values_names", ""))) if n]
+        tags = {}
+        for framework, (column, _) in DAILYDILEMMAS_THEORIES.items():
+            if per_value:
+                labels = _cell_list(row.get(column, ""))
+            else:
+                labels = [lookup.get(n.strip().lower(), {}).get(framework, "") for n in names]
+            tags[framework] = _theory_tags(framework, labels)
+        return Action(aid, row["action"].strip(), (), **tags)
 
     dilemmas = []
     for idx, kinds in rows_by_idx.items():

@@ -6,7 +6,10 @@ Schwartz structure from Schwartz et al. (2012), "Refining the theory of basic in
 and the PVQ-RR coding instructions (Schwartz 2021): humility pools into tradition for the 10-value key, face
 into power; humility and face are boundary values kept outside the higher-order scores. Moral foundations in
 the six-foundation form of MFQ-2 (Atari et al. 2023) plus liberty (Iyer et al. 2012; Haidt 2012). The cultural
-map's two bipolar dimensions after Inglehart & Welzel (2005).
+map's two bipolar dimensions after Inglehart & Welzel (2005). Maslow's five needs (Maslow 1943, "A theory of
+human motivation"), Aristotle's virtues of character (Nicomachean Ethics II.7 and IV) and Plutchik's wheel of
+emotions (Plutchik 1980, eight primary emotions and their eight primary dyads) in the form DailyDilemmas maps
+onto (Chiu, Jiang & Choi 2025, App. A.2).
 """
 
 from __future__ import annotations
@@ -69,3 +72,25 @@ POLES: dict[str, tuple[str, str]] = {
 """Dimension -> (negative pole, positive pole)."""
 
 POLE_NAMES: list[str] = [pole for pair in POLES.values() for pole in pair]
+
+# ---------------------------------------------------------------- Maslow, Aristotle, Plutchik (DailyDilemmas)
+
+MASLOW_NEEDS: list[str] = ["physiological", "safety", "love-belonging", "esteem", "self-actualization"]
+"""Maslow's hierarchy, lowest need first."""
+
+VIRTUES: list[str] = [
+    "courage", "temperance", "liberality", "ambition", "patience", "truthfulness", "wittiness",
+    "friendliness", "modesty", "righteous-indignation",
+]
+"""Aristotle's virtues of character as DailyDilemmas lists them: magnificence merged into liberality and
+magnanimity into (proper) ambition; patience is his good temper (praotes)."""
+
+PRIMARY_EMOTIONS: list[str] = ["joy", "trust", "fear", "surprise", "sadness", "disgust", "anger", "anticipation"]
+"""Plutchik's eight primary emotions, in order around the wheel."""
+
+EMOTIONS: list[str] = PRIMARY_EMOTIONS + [
+    "love", "submission", "awe", "disapproval", "remorse", "contempt", "aggressiveness", "optimism",
+]
+"""The primary emotions, then the primary dyads between neighbours (joy+trust = love, trust+fear = submission,
+fear+surprise = awe, surprise+sadness = disapproval, sadness+disgust = remorse, disgust+anger = contempt,
+anger+anticipation = aggressiveness, anticipation+joy = optimism)."""
