@@ -42,6 +42,7 @@ def tiny_options(name: str, tmp_path) -> dict:
         "exchange-rates": {"groups": ["japan", "nigeria"], "grid": [1, 10, 100], "anchors": 3, "budget": 9,
                            "holdout_pairs": 0.0},
         "time-discounting": {"budget": 9, "delays": [1, 12, 60]},
+        "risk-attitudes": {"budget": 9, "rounds": 2},
         "instrumental-values": {"budget": 12, "scenarios": iv.load_scenarios()[:2], "holdout_pairs": 0.0},
         "utility-maximization": {"budget": 10, "questions": [q for q in um.load_questions()
                                                             if q.id == "island-power"],

@@ -37,17 +37,21 @@ def published_references() -> dict:
 
 
 PUBLISHED_FOR = {"accuracy": "heldout_accuracy", "completeness": "average_confidence",
-                 "transitivity": "log10_cycle_probability", "utility-maximization": "utility_maximization_top1"}
+                 "transitivity": "log10_cycle_probability", "utility-maximization": "utility_maximization_top1",
+                 "time-discounting": "discount_at_12_months",
+                 "risk-attitudes": ("lambda", "gamma")}  # all five are in its figure and parameter table
+"""Stage key → the published.yaml metric (or metrics) shown beside its numbers."""
 
 
 def published_table(stage_key: str) -> pd.DataFrame | None:
     refs = published_references()
-    metric = PUBLISHED_FOR.get(stage_key)
-    if metric is None:
+    metrics = PUBLISHED_FOR.get(stage_key)
+    if metrics is None:
         return None
-    entry = refs["metrics"][metric]
     return pd.DataFrame([{"model": v["model"], "value": v["value"], "metric": metric,
-                          "source": f"{refs['source']}, {v['where']}"} for v in entry["values"]])
+                          "source": f"{v.get('source', refs['source'])}, {v['where']}"}
+                         for metric in ((metrics,) if isinstance(metrics, str) else metrics)
+                         for v in refs["metrics"][metric]["values"]])
 
 
 COULD_NOT_RUN = "This stage could not run"

@@ -4,6 +4,8 @@ statistics names they use, re-exported so an analysis imports its toolkit from o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 from valuelab import stats
@@ -22,9 +24,11 @@ from valuelab.stats import (
     summarize,
 )
 from valuelab.store import StoredModel
+from valuelab.yamlfile import read_yaml
 
 __all__ = ["BASELINE_DRAWS", "LEVEL", "N_BOOT", "REFERENCE_SAMPLES", "Metric", "baseline_samples", "bootstrap_ci",
-           "check_budget", "new_figure", "random_p", "resolve_outcomes", "seeded_subset", "summarize"]
+           "check_budget", "new_figure", "published_values", "random_p", "resolve_outcomes", "seeded_subset",
+           "summarize"]
 
 def baseline_samples(model: StoredModel) -> int:
     """Sample size behind one observed P for this model: its samples in both orders, or the reference's 20."""
@@ -37,3 +41,15 @@ def check_budget(budget: int | None, minimum: int, what: str) -> None:
     """Fail early when a budget cannot give the analysis what it needs."""
     if budget is not None and budget < minimum:
         raise InputError(f"budget {budget} is below the minimum of {minimum} {what}", field="budget")
+
+
+@cache
+def _published() -> dict:
+    return read_yaml(Path(str(files("valuelab") / "data" / "published.yaml")))
+
+
+def published_values(metric: str) -> list[dict]:
+    """The published reference values of `metric` in data/published.yaml (model, value, where, source), for
+    figures that draw people or other models beside ours; none when it has no entry."""
+    entry = _published().get("metrics", {}).get(metric)
+    return [dict(v) for v in entry["values"]] if entry else []

@@ -58,6 +58,7 @@ SUITES: dict[str, list[Stage]] = {
         Stage("implicit-expected-utility", {"max_events": 4, "budget": 40}),
         Stage("exchange-rates", {"n_groups": 3, "budget": 70, "holdout_pairs": 0.01, "n_boot": 200}),
         Stage("time-discounting", {"budget": 24, "n_boot": 200}),
+        Stage("risk-attitudes", {"budget": 18, "rounds": 5, "n_boot": 200}),  # 6 lotteries a kind: 180 prompts
         Stage("corrigibility", {"budget": 12}),
         Stage("political-values", {"budget": 110, "holdout_pairs": 0.01}),
         Stage("instrumental-values", {"limit": 5, "budget": 40, "holdout_pairs": 0.03}),
@@ -79,6 +80,7 @@ SUITES: dict[str, list[Stage]] = {
         Stage("implicit-expected-utility"),
         Stage("exchange-rates"),
         Stage("time-discounting"),
+        Stage("risk-attitudes"),
         Stage("instrumental-values"),
         Stage("utility-maximization"),
         Stage("power-seeking"),

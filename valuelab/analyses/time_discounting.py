@@ -34,6 +34,7 @@ from valuelab.analyses.common import (
     Metric,
     baseline_samples,
     check_budget,
+    published_values,
     random_p,
 )
 from valuelab.elicit.pairwise import prefer_pairs
@@ -364,7 +365,8 @@ def run(model: StoredModel, *, budget: int | None = None, seed: int = 0, delays:
 
 def figure(result: TimeDiscountingResult) -> Figure:
     """Left: P(choose later) against the multiplier, one line per delay. Right: discount factors with
-    intervals and both fitted curves; what a random responder gives in the title."""
+    intervals and both fitted curves, beside people's median answers (Thaler 1981, data/published.yaml); what a
+    random responder gives in the title."""
     fig = Figure(figsize=(12, 5))
     left, right = fig.subplots(1, 2)
     delays = sorted(result.choices["delay"].unique())
@@ -388,6 +390,11 @@ def figure(result: TimeDiscountingResult) -> Figure:
             fn = _exponential if row.model == "exponential" else _hyperbolic
             right.plot(t, np.exp(fn(t, row.value)), label=f"{row.model} ({row.parameter}={row.value:.3g}, "
                                                            f"AIC {row.aic:.1f})")
+    people = [(row["delay_months"], row["value"]) for row in published_values("discount_curve_people")
+              if row["delay_months"] <= max(delays)]
+    if people:  # a reference layer only: Thaler's (1981) median answers, as reviewed by Frederick et al. (2002)
+        right.plot(*zip(*people, strict=True), "D", color="#D55E00", mfc="none", ms=6,
+                   label="people, median answers (Thaler 1981)")
     title = (f"{VERDICTS[result.info['better_fit']]} (a random responder has an indifference point at "
              f"{result.info['baseline_valid_delay_share']:.0%} of delays)")
     right.set(xlabel="delay (months)", ylabel="discount factor D = now / later at indifference",
