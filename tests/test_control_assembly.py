@@ -159,7 +159,7 @@ def test_evaluate_on_synthetic_models_sees_the_planted_shift():
     store = Store()
     reversed_truth = {t: (-m, v) for t, (m, v) in PLANTED.items()}
     control = evaluate(SyntheticBackend(5, utilities=reversed_truth), SyntheticBackend(6, utilities=PLANTED),
-                       result.targets, store=store, capability_check=False, political_budget=None, n_boot=100)
+                       result.targets, store=store, side_effects=False, political_budget=None, n_boot=100)
     metrics = control.to_frame().set_index("metric")
     assert metrics.at["heldout_agreement", "before"] < 0.2 < 0.8 < metrics.at["heldout_agreement", "after"]
     correlation = metrics.loc["utility_correlation"]

@@ -55,4 +55,14 @@ def test_assembly_finetune_evaluate_from_the_cli(tmp_path, capsys):
         assert metric["value"] == pytest.approx(expected)
     assert np.abs(pairs["p_after"] - pairs["p_before"]).max() > 1e-4  # the adapter was loaded and used
     metrics = pd.read_csv(report / "control.csv").set_index("metric")
-    assert {"heldout_agreement", "train_agreement", "utility_correlation", "capability_correct"} <= set(metrics.index)
+    assert {"heldout_agreement", "train_agreement", "utility_correlation", "perplexity",
+            "format_compliance", "build_seconds"} <= set(metrics.index)
+    assert metrics.at["build_seconds", "after"] > 0  # read from the adapter's finetune.json
+    # The change from before to after goes through the diff code: agreement paired over the held-out pairs.
+    moved = next(s for s in results["sections"] if s["key"] == "control-changes")
+    rows = pd.DataFrame(moved["body_table"]["records"]).set_index("measure")
+    agreement = rows.loc["heldout_agreement"]
+    assert agreement["method"] == "paired" and agreement["control"] == "after"
+    assert agreement["change"] == pytest.approx(metrics.at["heldout_agreement", "after"]
+                                                - metrics.at["heldout_agreement", "before"])
+    assert agreement["change_lo"] <= agreement["change"] <= agreement["change_hi"]

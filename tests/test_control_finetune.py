@@ -78,8 +78,9 @@ def test_adapter_reloads_with_the_same_probabilities(smollm2, tuned):
 def test_evaluate_reports_before_and_after(smollm2, targets, store, tuned):
     control = evaluate(smollm2, tuned.backend, targets, store=store, template=TEMPLATE, utilities=False)
     metrics = control.to_frame().set_index("metric")
-    assert {"heldout_agreement", "capability_correct", "capability_unchanged"} <= set(metrics.index)
-    assert 0.0 <= metrics.at["capability_unchanged", "after"] <= 1.0
-    assert len(control.capability) == 2 * 8 and control.capability["answer"].str.len().gt(0).any()
+    assert {"heldout_agreement", "perplexity", "format_compliance", "build_seconds"} <= set(metrics.index)
+    assert 0.0 <= metrics.at["format_compliance", "after"] <= 1.0
+    assert metrics.at["perplexity", "before"] > 1 and metrics.at["perplexity", "after"] > 1
+    assert list(control.side_effects["model"]) == ["before", "after"] and set(control.methods) == {"before", "after"}
     assert control.to_dict()["metrics"]["heldout_agreement"]["before"] == pytest.approx(
         heldout_agreement(StoredModel(smollm2, store), targets, TEMPLATE))

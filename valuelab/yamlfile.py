@@ -37,15 +37,19 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode):
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
 
 
-def read_yaml(path: Path) -> Any:
-    """The YAML document at `path`; every mapping is a `YamlMap` carrying its line; errors name file and line."""
+def read_text(path: Path, what: str = "file") -> str:
+    """The UTF-8 text at `path`; an unreadable or undecodable file is an InputError naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise InputError(f"not UTF-8 text ({err.reason} at byte {err.start})", file=str(path)) from None
     except OSError as err:
-        raise InputError(f"cannot read the file ({err.strerror})", file=str(path)) from None
-    loader = _Loader(text)
+        raise InputError(f"cannot read the {what} ({err.strerror})", file=str(path)) from None
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML document at `path`; every mapping is a `YamlMap` carrying its line; errors name file and line."""
+    loader = _Loader(read_text(path))
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as err:

