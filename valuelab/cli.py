@@ -51,10 +51,13 @@ def at_least_one(text: str) -> int:
 
 
 def system_prompt(value: str | None) -> str | None:
-    """`--system TEXT`, or `--system @FILE` to read it from a file."""
+    """`--system TEXT`, or `--system @FILE` to read it from a file (`@DIR`: a prompt-steering folder's
+    system.txt, written by `valuelab control steer --method prompt`)."""
     if value is None or not value.startswith("@"):
         return value
     path = Path(value[1:])
+    if path.is_dir():
+        path = path / "system.txt"
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -159,7 +162,7 @@ def cmd_utilities(args: argparse.Namespace) -> int:
                                      "wall_seconds": round(time.time() - started, 2)})
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    columns = [c for c in ("id", "text", "category", "mean", "variance", "mean_lo", "mean_hi")
+    columns = [c for c in ("id", "text", "category", "mean", "variance", "mean_lo", "mean_hi", "mean_sd")
                if c in result.utilities]
     result.utilities[columns].to_csv(out / "utilities.csv", index=False)
     result.preferences.to_csv(out / "preferences.csv", index=False)
@@ -260,7 +263,27 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_dilemmas(args: argparse.Namespace) -> int:
+    if args.principles:
+        return dilemmas_under_principles(args)
     return run_and_write(args, "dilemmas", {"set_name": args.set, "limit": args.limit}, f"dilemmas-{args.set}")
+
+
+def dilemmas_under_principles(args: argparse.Namespace) -> int:
+    """`valuelab dilemmas MODEL --principles FILE`: the unsteered run's files, then principles.csv and .json."""
+    from valuelab.control.principles import load_principles, principle_shifts
+
+    principles = load_principles(args.principles)  # a malformed file fails before any model call
+    model = open_model(args)
+    result = principle_shifts(model, principles, args.set, limit=args.limit, seed=args.seed)
+    write_analysis(args.out, f"dilemmas-{args.set}", result.unsteered)
+    paths = result.write(args.out)
+    summary = result.to_dict()
+    for p in principles:
+        print(f"{p.id}: mean |shift| {summary['mean_abs_shift'][p.id]:.1f} points of selected-minus-neglected; "
+              f"{summary['tags_moved'][p.id]} of {summary['tags_scored']} value tags moved beyond their interval")
+    print(f"wrote {args.out}/dilemmas-{args.set}.json, .csv, .svg (unsteered), {', '.join(str(p) for p in paths)}")
+    report_store_use(model)
+    return 0
 
 
 def cmd_survey(args: argparse.Namespace) -> int:
@@ -296,6 +319,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     compare_reports(args.dirs, args.out)
     print(f"wrote {args.out}/report.html, report.pdf and results.json")
     return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from valuelab.report.diff import diff_sentences, write_diff
+
+    diff, broken = write_diff(args.before, args.after, args.out, fail_on=args.fail_on, pdf=not args.no_pdf,
+                              n_boot=args.n_boot)
+    for sentence in diff_sentences(diff):
+        print(sentence)
+    print(f"wrote {args.out}/report.html{'' if args.no_pdf else ', report.pdf'}, results.json and diff.json")
+    for line in broken:
+        print(f"valuelab diff: rule broken: {line}", file=sys.stderr)
+    return 1 if broken else 0
 
 
 def cmd_control_assembly(args: argparse.Namespace) -> int:
@@ -336,20 +372,50 @@ def cmd_control_finetune(args: argparse.Namespace) -> int:
 
 def cmd_control_evaluate(args: argparse.Namespace) -> int:
     from valuelab.control import evaluate
-    from valuelab.control.evaluate import report
+    from valuelab.control.evaluate import build_seconds, report
     from valuelab.report import write_report
     from valuelab.store import Store, default_store_path
 
     store = Store(args.store or default_store_path())
-    base, tuned = (open_model(args, spec, store) for spec in (args.base, args.tuned))
+    base = open_model(args, args.base, store)
+    if not args.tuned and not args.method:
+        raise InputError("give the tuned model (control evaluate BASE TUNED) or --method NAME SPEC")
+    methods = ([(None, args.tuned)] if args.tuned else []) + [tuple(m) for m in args.method or []]
+    tuned, build = {}, {"base": build_seconds(args.base, args.system)}
+    for name, spec in methods:  # SPEC @FILE or @DIR: the base model under that system prompt
+        name = name or "after"
+        tuned[name] = (base.view(system=system_prompt(spec)) if spec.startswith("@")
+                       else open_model(args, spec, store))
+        build[name] = build_seconds(None, spec) if spec.startswith("@") else build_seconds(spec)
+    if list(tuned) == ["after"]:
+        tuned, build = tuned["after"], {"before": build["base"], "after": build["after"]}
     result = evaluate(base, tuned, args.target, political_budget=args.political_budget,
-                      capability_check=not args.no_capability, seed=args.seed)
+                      side_effects=not args.no_side_effects, seed=args.seed, build=build)
     args.out.mkdir(parents=True, exist_ok=True)
     paths = write_report(report(result), args.out)
     result.metrics.to_csv(args.out / "control.csv", index=False)
     result.pairs.to_csv(args.out / "pairs.csv", index=False)
     print(result.metrics.to_string(index=False))
-    print(f"wrote {', '.join(str(p) for p in paths.values())}, {args.out}/control.csv, pairs.csv")
+    result.summary().to_csv(args.out / "methods.csv", index=False)
+    print(f"wrote {', '.join(str(p) for p in paths.values())}, {args.out}/control.csv, methods.csv, pairs.csv")
+    return 0
+
+
+def cmd_control_steer(args: argparse.Namespace) -> int:
+    from valuelab.control.steer import steer
+
+    result = steer(args.model, args.target, method=args.method, out=args.out, system=system_prompt(args.system),
+                   layers=args.layers, strengths=args.strengths, seed=args.seed, device=args.device)
+    if args.method == "prompt":
+        print(f"wrote {args.out}/system.txt and steer.json in {result.build_seconds:.2f} s; use it with "
+              f"--system @{args.out}\n\n{result.system}")
+    else:
+        info = result.to_dict()
+        print(f"{info['n_training_pairs']} training pairs; layer {info['layer']}, strength {info['strength']:.4g} "
+              f"({info['relative_strength']:g} of the activation norm) "
+              f"(validation agreement {info['validation_agreement']:.3f}, unsteered "
+              f"{info['validation_agreement_unsteered']:.3f}); built in {result.build_seconds:.1f} s; wrote "
+              f"{args.out}/vectors.safetensors, steer.json, selection.csv\nload it as: {result.spec}")
     return 0
 
 
@@ -419,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
     p.add_argument("--set", default="everyday", help="everyday, high-stakes, all, or a JSONL/CSV file")
     p.add_argument("--limit", type=int, help="ask only this many dilemmas (a seeded sample)")
+    p.add_argument("--principles", type=Path, metavar="FILE",
+                   help="YAML or text file of principles: ask every dilemma under each as a system prompt and "
+                   "report how far each value moved (principles.csv)")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_dilemmas)
 
@@ -479,19 +548,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_control_finetune)
 
-    p = steps.add_parser("evaluate", help="held-out agreement, utilities, politics and capability, before/after")
-    add_model_options(p, "base", "tuned")  # base: the model before (smollm2); tuned: after (smollm2+adapter=DIR)
+    p = steps.add_parser("steer", help="steer a model toward an assembly: a system prompt or activation vectors")
+    p.add_argument("model", nargs="?", help="a transformers model for --method activation: smollm2, hf:ORG/NAME")
+    p.add_argument("--target", type=Path, required=True, help="assembly folder written by `control assembly`")
+    p.add_argument("--method", choices=["prompt", "activation"], default="activation")
+    p.add_argument("--system", metavar="TEXT|@FILE", help="prompt steering: your own system prompt instead of one "
+                   "written from the targets")
+    p.add_argument("--layers", type=int, nargs="+", help="activation: decoder layers to try (default: at 25, 35 "
+                   "and 45 %% of the depth)")
+    p.add_argument("--strengths", type=float, nargs="+", help="activation: strengths to try, as shares of the "
+                   "layer's activation norm (default 0 0.1 0.2 0.4)")
+    p.add_argument("--out", type=Path, required=True, help="steering folder to write")
+    p.add_argument("--device", help="cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_control_steer)
+
+    p = steps.add_parser("evaluate", help="held-out agreement, utilities, politics and side effects, by method")
+    add_model_options(p, "base")  # base: the model before (smollm2); tuned: after (smollm2+adapter=DIR)
+    p.add_argument("tuned", nargs="?", help="the tuned model (smollm2+adapter=DIR, smollm2+steer=DIR)")
+    p.add_argument("--method", nargs=2, action="append", metavar=("NAME", "SPEC"),
+                   help="one more method to compare, e.g. --method sft smollm2+adapter=DIR, --method prompt @STEER "
+                   "(@FILE or @DIR: the base model with that system prompt); repeatable")
     p.add_argument("--target", type=Path, required=True, help="assembly folder written by `control assembly`")
     p.add_argument("--out", type=Path, required=True, help="folder for report.html, report.pdf, results.json")
     p.add_argument("--political-budget", type=int, default=0,
                    help="policy pairs for the political position before/after (0 skips it)")
-    p.add_argument("--no-capability", action="store_true", help="skip the capability guard")
+    p.add_argument("--no-side-effects", action="store_true", help="skip the perplexity of the fixed text")
     p.set_defaults(func=cmd_control_evaluate)
 
     p = sub.add_parser("compare", help="a comparison report over several audit folders")
     p.add_argument("dirs", type=Path, nargs="+")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("diff", help="what changed between two audits (or utility runs): intervals, flags, CI gate")
+    p.add_argument("before", type=Path, help="the baseline: an audit folder, or a utilities CSV")
+    p.add_argument("after", type=Path, help="the new run, of the same suite and items")
+    p.add_argument("--out", type=Path, required=True, help="folder for the report, results.json and diff.json")
+    p.add_argument("--fail-on", action="append", default=[], metavar="RULE",
+                   help='exit 1 when the rule holds, e.g. "political-values.economic_lean: abs_change > 0.1" or '
+                        '"outcomes: flagged > 5" (repeatable)')
+    p.add_argument("--n-boot", type=int, default=1000, help="paired bootstrap resamples")
+    p.add_argument("--no-pdf", action="store_true", help="skip report.pdf")
+    p.set_defaults(func=cmd_diff)
     return parser
 
 

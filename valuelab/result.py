@@ -55,6 +55,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    items: pd.DataFrame | None = None
+    """One row per item the metrics rest on (dilemma, survey item), for `Analysis.restat` (paired diffs)."""
     native: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -79,7 +81,8 @@ class Result:
                 "tables": {name: frame_records(frame) for name, frame in self.tables.items()},
                 "columns": self.columns, "figures": [caption for caption, _ in self.figures],
                 "cost": jsonable(self.cost), "notes": list(self.notes), "details": jsonable(self.details),
-                "options": jsonable(self.options)}
+                "options": jsonable(self.options),
+                "items": None if self.items is None else frame_records(self.items)}
 
     @classmethod
     def from_dict(cls, data: dict) -> Result:
@@ -89,4 +92,5 @@ class Result:
                    metrics=[Metric.from_dict(m) for m in data.get("metrics", [])],
                    tables={name: pd.DataFrame.from_records(rows) for name, rows in data.get("tables", {}).items()},
                    columns=data.get("columns", {}), figures=[(c, None) for c in data.get("figures", [])],
+                   items=None if data.get("items") is None else pd.DataFrame.from_records(data["items"]),
                    **{k: data[k] for k in ("cost", "notes", "details", "options") if k in data and k in known})

@@ -31,6 +31,7 @@ REGISTRY: dict[str, str] = {
     "convergence": "valuelab.analyses.convergence",
     "exchange-rates": "valuelab.analyses.exchange_rates",
     "time-discounting": "valuelab.analyses.time_discounting",
+    "risk-attitudes": "valuelab.analyses.risk_attitudes",
     "instrumental-values": "valuelab.analyses.instrumental_values",
     "utility-maximization": "valuelab.analyses.utility_maximization",
     "power-seeking": "valuelab.analyses.power_seeking",
@@ -102,6 +103,11 @@ class Analysis:
     """What the columns of its tables mean, beyond the shared ones (`valuelab.result.COLUMNS`)."""
     facts: tuple[str, ...] = ()
     """Numbers of its details the report shows beside the metrics (default: the `n_*` counts)."""
+    restat: Callable[[Any, Mapping[str, Any], Any], dict[str, float]] | None = None
+    """`restat(items, options, rng)`: its metric values recomputed from `Result.items` (one row per item:
+    dilemma, survey item), on one bootstrap resample of them when `rng` is a generator. Two runs' items with
+    the same ids in the same order and generators in the same state draw the same resample: that is how
+    `valuelab diff` pairs the bootstrap of a change."""
 
     def parameters(self) -> set[str]:
         """Keyword options `run` accepts ('*' when it takes any)."""
@@ -148,13 +154,14 @@ def to_result(spec: Analysis, native: Any, *, options: Mapping[str, Any] | None 
         figure = spec.figure(native)
     title = title or spec.title
     tables = native.tables() if hasattr(native, "tables") else {"Results": native.to_frame()}
+    items = native.items() if hasattr(native, "items") else None
     glossary = {**COLUMNS, **spec.columns}
     columns = {name: {c: glossary.get(str(c), "") for c in display_frame(frame).columns}
                for name, frame in tables.items()}
     return Result(spec.name, title, metrics, tables=tables, columns=columns,
                   figures=[(spec.caption or title, figure)] if figure is not None else [], cost=dict(cost or {}),
                   notes=list(numbers.get("notes", [])), details={k: v for k, v in numbers.items() if k not in skip},
-                  options=dict(options or {}), native=native)
+                  options=dict(options or {}), items=items, native=native)
 
 
 def run_analysis(name: str, model: Any, *, title: str | None = None, **options) -> Any:

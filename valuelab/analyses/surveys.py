@@ -9,7 +9,8 @@ refusals, acquiescence, catch items, log-prob versus text agreement) come with t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,10 @@ class SurveyResult:
     def to_frame(self) -> pd.DataFrame:
         """The headline table: level, name, score, lo, hi, baseline, baseline_lo, baseline_hi, n_items."""
         return self.scores
+
+    def items(self) -> pd.DataFrame:
+        """The rating per item (both directions averaged): what `restat` recomputes the key numbers from."""
+        return self.ratings[["item_id", "rating"]]
 
     def to_dict(self) -> dict[str, Any]:
         """Every score by level and name; the instrument's top level (higher-order values, foundations or
@@ -232,6 +237,26 @@ def run(model: StoredModel, instrument: str | Path = "schwartz", *, limit: int |
                         {"asked": model.counts.asked - before[0], "reused": model.counts.reused - before[1]})
 
 
+_instrument = functools.lru_cache(maxsize=8)(load_instrument)  # a diff rescores the same instrument 2,000 times
+
+
+def restat(items: pd.DataFrame, options: Mapping[str, Any], rng: np.random.Generator | None = None
+           ) -> dict[str, float]:
+    """The key numbers from per-item ratings, on a stratified item resample if `rng` (as the intervals are).
+
+    Cultural-map dimensions rest mostly on one-item indicators, which an item resample cannot vary, so
+    that method gives nothing here and a diff falls back on the two runs' own intervals."""
+    inst = _instrument(str(options.get("instrument", "schwartz")))
+    if inst.method == "iw-projection":
+        return {}
+    observed = {iid: float(r) for iid, r in zip(items["item_id"], items["rating"], strict=True) if np.isfinite(r)}
+    if rng is not None:
+        observed = resample_ratings(inst, observed, rng)
+    full = SCORERS[inst.method](observed, inst)
+    key = full[full["level"] == KEY_LEVEL.get(inst.method)]
+    return {KEY_NAMES.get(n, n).replace("-", "_"): float(v) for n, v in zip(key["name"], key["score"], strict=True)}
+
+
 def _indicator_intervals(scores: pd.DataFrame, inst: Instrument, rng: np.random.Generator,
                          n_boot: int) -> pd.DataFrame:
     """Cultural-map dimension intervals from resampling its indicators (most indicators are a single item)."""
@@ -254,7 +279,7 @@ def figure(result: SurveyResult) -> Figure:
 ANALYSIS = Analysis(
     name="survey", title="Survey",
     question="How does the model rate itself on a value questionnaire, scored with the instrument's own key?",
-    budget="items (each asked with its scale forward and reversed)", run=run, figure=figure,
+    budget="items (each asked with its scale forward and reversed)", run=run, figure=figure, restat=restat,
     options=(Option("instrument", str, "schwartz, mft, wvs, a name in surveys/local/ or a YAML file"),
              LIMIT_OPT, N_BOOT_OPT, Option("n_random", int, "uniform-random respondents for the baseline")),
     columns={

@@ -15,13 +15,23 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from valuelab.analyses import BUDGET_OPT, HOLDOUT_PAIRS_OPT, OUTCOMES_OPT, TEMPLATE_OPT, Analysis, Option
+from valuelab.analyses import (
+    BUDGET_OPT,
+    HOLDOUT_PAIRS_OPT,
+    N_BOOT_OPT,
+    OUTCOMES_OPT,
+    TEMPLATE_OPT,
+    Analysis,
+    Option,
+)
 from valuelab.analyses.common import new_figure, resolve_outcomes
 from valuelab.elicit.outcomes import Outcome
 from valuelab.fit.utilities import UtilityResult, elicit_utilities
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
 from valuelab.store import StoredModel
 
+N_BOOT_UTILITIES = 100
+"""Refits on resampled pairs behind each outcome's interval (one batched fit: cheap beside the asking)."""
 TEXT_CHECK = 16
 """Prompts also answered in free text (log-prob versus text agreement)."""
 SHOWN = ("n_outcomes", "pairs_trained", "prompts_asked", "requests", "samples", "position_bias", "mean_choice_mass",
@@ -49,7 +59,9 @@ class RankingResult:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every outcome, best first (the report's sortable, searchable table), and the category means."""
-        ranked = self.utilities.sort_values("mean", ascending=False)[["id", "text", "category", "mean", "variance"]]
+        shown = [c for c in ("id", "text", "category", "mean", "mean_lo", "mean_hi", "mean_sd", "variance")
+                 if c in self.utilities.columns]
+        ranked = self.utilities.sort_values("mean", ascending=False)[shown]
         return {"All outcomes": ranked.assign(rank=range(1, len(ranked) + 1)).set_index("rank"),
                 "By category": self.by_category()}
 
@@ -58,12 +70,13 @@ class RankingResult:
 
 
 def run(model: StoredModel, *, outcomes: str | Path | Sequence[Outcome] = "quick", budget: int | None = None,
-        seed: int = 0, holdout_pairs: float = 0.03, text_check: int = TEXT_CHECK,
+        seed: int = 0, holdout_pairs: float = 0.03, text_check: int = TEXT_CHECK, n_boot: int = N_BOOT_UTILITIES,
         template: str | Template = DEFAULT_TEMPLATE, system: str | None = None) -> RankingResult:
-    """Elicit and fit utilities over `outcomes` (`budget` pairs, default the reference's 2·N·log₂N)."""
+    """Elicit and fit utilities over `outcomes` (`budget` pairs, default the reference's 2·N·log₂N); each
+    outcome's interval and standard error come from `n_boot` refits on resampled pairs (0: none)."""
     return RankingResult(elicit_utilities(model, resolve_outcomes(outcomes), budget=budget, seed=seed,
                                           holdout_pairs=holdout_pairs, text_check=text_check, template=template,
-                                          system=system))
+                                          system=system, bootstrap_samples=n_boot))
 
 
 def figure(result: RankingResult) -> Figure:
@@ -81,11 +94,14 @@ ANALYSIS = Analysis(
     budget="pairs of outcomes (each asked in both orders)", run=run, figure=figure,
     options=(OUTCOMES_OPT, BUDGET_OPT, HOLDOUT_PAIRS_OPT,
              Option("text_check", int, "prompts also answered in free text (log-prob vs text agreement)"),
-             TEMPLATE_OPT),
+             N_BOOT_OPT, TEMPLATE_OPT),
     intro="Fitted Thurstonian utilities over the outcome set (mean 0, standard deviation 1).",
     caption="Mean utility by category",
     columns={
         "rank": "1 = the most preferred outcome",
+        "mean_lo": "lower end of the utility's 95 % interval (refits on resampled pairs)",
+        "mean_hi": "upper end of the utility's 95 % interval",
+        "mean_sd": "bootstrap standard error of the utility (what `valuelab diff` tests a shift against)",
         "variance": "the Thurstonian variance of the outcome's utility (how unsure its placement is)",
         "mean utility": "mean of the category's outcome utilities",
         "outcomes": "outcomes in the category",

@@ -161,7 +161,7 @@ def elicit_utilities(model: StoredModel, outcomes: Sequence[Outcome], *, templat
             ["item_a", "item_b", "wins_a", "wins_b"]])
         boot = bootstrap(comp, bootstrap_samples, model=family, seed=seed)
         bounds = boot.to_frame().rename(columns={"item": "id"})
-        utilities = utilities.merge(bounds[["id", "mean_lo", "mean_hi"]], on="id", how="left")
+        utilities = utilities.merge(bounds[["id", "mean_lo", "mean_hi", "mean_sd"]], on="id", how="left")
     return UtilityResult(utilities.sort_values("mean", ascending=False, ignore_index=True), preferences, metrics,
                          active.to_frame())
 

@@ -105,8 +105,8 @@ class MetricRow:
     baseline_mean: str = ""
 
 
-def metric_row(metric: Metric, name: str | None = None) -> MetricRow:
-    code, text, reason = verdict(metric)
+def metric_row(metric: Metric, name: str | None = None, kind: str = "audit") -> MetricRow:
+    code, text, reason = verdict(metric, kind)
     base = "" if _is_nan(metric.baseline) else fmt(metric.baseline)
     base_range = fmt_interval(metric.baseline_lo, metric.baseline_hi)
     if base and base_range:
@@ -274,7 +274,8 @@ class SectionView:
         return [(name, text) for text, name in seen.items()]
 
 
-def section_view(section: Section, number: int, model_name: str, *, svg: bool = True) -> SectionView:
+def section_view(section: Section, number: int, model_name: str, *, svg: bool = True,
+                 kind: str = "audit") -> SectionView:
     prompt = scrub_text(section.prompt or "")
     tables = [table_view(f"{section.title}: {name}", frame, anchor=f"{anchor(section.key)}-{slug(name)}",
                          legend=section.columns.get(name), csv=csv_name(section, name),
@@ -288,7 +289,7 @@ def section_view(section: Section, number: int, model_name: str, *, svg: bool = 
     return SectionView(
         key=section.key, anchor=anchor(section.key), number=number, title=section.title, question=section.question,
         paragraphs=paragraphs(section.intro), prompt=prompt[:PROMPT_CHARS], prompt_cut=len(prompt) > PROMPT_CHARS,
-        metrics=[metric_row(m) for m in section.metrics[:KEY_NUMBERS]],
+        metrics=[metric_row(m, kind=kind) for m in section.metrics[:KEY_NUMBERS]],
         facts=[(label(k), fmt(v)) for k, v in section.facts.items()],
         figure=None if figure is None else
         (figure[0], Markup(scrub_text(to_svg(figure[1]))) if svg else Markup(""), figure[1]),
@@ -343,14 +344,14 @@ def page_script() -> tuple[str, str]:
 def render_html(report: Report) -> str:
     """The whole report as one self-contained HTML string."""
     written = report.manifest.get("written") or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    sections = [section_view(s, k, report.model_name) for k, s in enumerate(report.sections, start=1)]
-    appendix = [section_view(s, len(sections) + k, report.model_name)
+    sections = [section_view(s, k, report.model_name, kind=report.kind) for k, s in enumerate(report.sections, start=1)]
+    appendix = [section_view(s, len(sections) + k, report.model_name, kind=report.kind)
                 for k, s in enumerate(report.appendix, start=1)]
     script, script_hash = page_script()
     return environment().get_template("report.html.j2").render(
         report=report, sections=sections, appendix=appendix,
         asked=what_was_asked(report), verdicts=verdict_sentences(report),
-        headline=[(s.title, anchor(s.key), metric_row(m)) for s, m in report.headline],
+        headline=[(s.title, anchor(s.key), metric_row(m, kind=report.kind)) for s, m in report.headline],
         manifest=manifest_rows(report.manifest), written=written, version=importlib.metadata.version("valuelab"),
         script=Markup(script), script_hash=Markup(script_hash),
     )

@@ -92,6 +92,8 @@ class Section:
     """Why the stage could not run (the section then shows only this and its cost)."""
     details: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    items: pd.DataFrame | None = None
+    """The per-item data behind the metrics (results.json only), which `valuelab diff` resamples in pairs."""
 
     @classmethod
     def from_result(cls, key: str, result: Result, *, question: str = "", intro: str = "",
@@ -108,7 +110,7 @@ class Section:
                    figures=list(result.figures), tables=list(result.tables.items()), columns=dict(result.columns),
                    notes=list(result.notes), published=published, cost=dict(result.cost),
                    robustness=robustness_numbers(result.details), details=dict(result.details),
-                   options=dict(result.options))
+                   options=dict(result.options), items=result.items)
 
     @property
     def headline(self) -> Metric | None:
@@ -127,6 +129,7 @@ class Section:
             "body_table": None if self.body_table is None else
             {"name": self.body_table[0], "records": frame_records(self.body_table[1])},
             "details": jsonable(self.details), "options": jsonable(self.options),
+            "items": None if self.items is None else frame_records(self.items),
         }
 
 
@@ -156,7 +159,9 @@ class Report:
     appendix: list[Section] = field(default_factory=list)
     """Sections shown only in the appendix, after every body section's tables (the cost by stage)."""
     kind: str = "audit"
-    """"audit" or "comparison": which executive summary the renderer writes."""
+    """"audit", "comparison" or "diff": which executive summary the renderer writes."""
+    summary: list[str] | None = None
+    """The summary's sentences, when the builder writes them (a diff); else they are read from the headline."""
 
     @property
     def headline(self) -> list[tuple[Section, Metric]]:

@@ -221,12 +221,13 @@ def write_pdf_matplotlib(report: Report, path: str | Path) -> None:
         pages.text(f"• {sentence}", size=9.5, indent=0.15, gap=0.04)
     if report.headline:
         pages.text("Headline measures", size=10, weight="bold", gap=0.15)
-        rows = [(s.title, metric_row(m)) for s, m in report.headline]
+        rows = [(s.title, metric_row(m, kind=report.kind)) for s, m in report.headline]
         pages.table(["analysis", "value", "95 % interval", "random responder", "verdict"],
                     [[title, r.value, r.interval, r.baseline, r.verdict] for title, r in rows],
                     [False, True, True, True, False])
-    views = [section_view(s, k, report.model_name, svg=False) for k, s in enumerate(report.sections, start=1)]
-    views += [section_view(s, len(views) + k, report.model_name, svg=False)
+    views = [section_view(s, k, report.model_name, svg=False, kind=report.kind)
+             for k, s in enumerate(report.sections, start=1)]
+    views += [section_view(s, len(views) + k, report.model_name, svg=False, kind=report.kind)
               for k, s in enumerate(report.appendix, start=1)]
     for view in views[:len(report.sections)]:
         pages.new_page()

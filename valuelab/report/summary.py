@@ -28,7 +28,11 @@ def _bounded(x: float) -> bool:
     return isinstance(x, float | int) and math.isfinite(x) and abs(x) < LARGE
 
 
-def verdict(metric: Metric) -> tuple[str, str, str]:
+WORDS = {"audit": ("differs from random", "within random range"), "diff": ("changed", "no clear change")}
+"""The two verdicts in words, by report kind: a diff reads a change against no change (0)."""
+
+
+def verdict(metric: Metric, kind: str = "audit") -> tuple[str, str, str]:
     """(code, words, reason) for one metric: code is differs, random, undetermined or none."""
     if not _bounded(metric.value):
         reason = "no value: the answers leave it undefined" if math.isnan(metric.value) else \
@@ -41,9 +45,8 @@ def verdict(metric: Metric) -> tuple[str, str, str]:
     distinguishable = metric.distinguishable
     if distinguishable is None:
         return "none", "no random baseline", ""
-    if distinguishable:
-        return "differs", "differs from random", ""
-    return "random", "within random range", ""
+    differs, random = WORDS.get(kind, WORDS["audit"])
+    return ("differs", differs, "") if distinguishable else ("random", random, "")
 
 
 def _names(items: list[str]) -> str:
@@ -54,7 +57,10 @@ def _names(items: list[str]) -> str:
 
 def verdict_sentences(report: Report) -> list[str]:
     """Plain sentences from the headline: what differs from random, what does not, what is undetermined, the
-    largest answer-order bias and any weak hold on the answer labels, and the stages that could not run."""
+    largest answer-order bias and any weak hold on the answer labels, and the stages that could not run. A report
+    that brings its own sentences (`Report.summary`, as a diff does) gets those."""
+    if report.summary is not None:
+        return list(report.summary)
     groups: dict[str, list[str]] = {"differs": [], "random": [], "undetermined": [], "none": []}
     reasons = []
     for section, metric in report.headline:
