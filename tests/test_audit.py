@@ -32,7 +32,8 @@ from valuelab.store import Store, StoredModel
 SCRIPT = "<script>alert('pwned')</script>"
 GOLDEN = Path(__file__).parent / "golden_synthetic5_quick.json"
 """Every metric of the quick suite on synthetic:5 (value, interval, baseline, its range), recorded before the
-analysis-contract redesign and kept since: a refactor keeps these numbers to 1e-9 or says why it changes them."""
+analysis-contract redesign and kept since (risk-attitudes added with the analysis): a refactor keeps these numbers
+to 1e-9 or says why it changes them."""
 
 
 def metric_values(results: dict) -> dict:
