@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 
 from aiohttp import web
+from threaded_server import ThreadedServer
 
 
 def _pick(text: str) -> str:
     return "A" if hashlib.sha256(text.encode()).digest()[0] % 2 else "B"
 
 
-class FakeOpenAI:
+class FakeOpenAI(ThreadedServer):
+    access_log = False
+    backlog = 1024
+
     def __init__(self, model: str = "fake", *, listing: dict | None = None, fingerprint: str | None = None,
                  plan: dict[int, str] | None = None, hold: int = 0, hold_timeout: float = 30.0):
         self.model, self.listing, self.fingerprint = model, dict(listing or {}), fingerprint
@@ -31,9 +34,7 @@ class FakeOpenAI:
         self.listings = 0
         self.in_flight = self.peak = 0
         self.peers: set[tuple] = set()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        super().__init__()
 
     def _fault(self, request: web.Request) -> web.Response | None:
         self.requests += 1
@@ -87,31 +88,9 @@ class FakeOpenAI:
         finally:
             self.in_flight -= 1
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._complete)
 
-        async def start():
-            self._held = asyncio.Event()
-            app = web.Application()
-            app.router.add_get("/v1/models", self._models)
-            app.router.add_post("/v1/chat/completions", self._complete)
-            self._runner = web.AppRunner(app, access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
-            self._ready.set()
-
-        self._loop.run_until_complete(start())
-        self._loop.run_forever()
-
-    def __enter__(self) -> str:
-        self._thread.start()
-        self._ready.wait(10)
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+    async def started(self) -> None:
+        self._held = asyncio.Event()

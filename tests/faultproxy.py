@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 
 from aiohttp import ClientSession, web
+from threaded_server import ThreadedServer
 
 
-class FaultProxy:
+class FaultProxy(ThreadedServer):
     """Forwards every request to `upstream`; request number i (1-based) gets the fault `plan[i]`, if any.
 
     Faults: "429" (Retry-After: 1), "500", "timeout" (no answer for `slow` seconds), "drop" (close the
@@ -23,9 +23,7 @@ class FaultProxy:
         self.count = 0
         self.faults: list[str] = []
         self.forwarded = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+        super().__init__()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.count += 1
@@ -55,33 +53,11 @@ class FaultProxy:
             return web.Response(body=payload, status=upstream.status,
                                 content_type=upstream.content_type)
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self._handle)
 
-        async def start():
-            self._session = ClientSession()
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
-            self._ready.set()
+    async def started(self) -> None:
+        self._session = ClientSession()
 
-        self._loop.run_until_complete(start())
-        self._loop.run_forever()
-
-    def __enter__(self) -> str:
-        self._thread.start()
-        self._ready.wait(10)
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def __exit__(self, *exc) -> None:
-        async def stop():
-            await self._session.close()
-            await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+    async def stopping(self) -> None:
+        await self._session.close()
