@@ -24,7 +24,7 @@ from valuelab.analyses.suites import SUITES, Stage, plan
 from valuelab.errors import ValuelabError
 from valuelab.manifest import build_manifest
 from valuelab.report import Report, Section, write_report
-from valuelab.report.model import first_paragraph
+from valuelab.report.model import ROBUSTNESS, first_paragraph
 from valuelab.result import Result
 from valuelab.stats import write_json
 from valuelab.store import CallCounts, StoredModel
@@ -96,15 +96,7 @@ class Audit:
         return [*paths, out / "utilities.csv", out / "manifest.json"]
 
 
-ROBUSTNESS_COLUMNS = {
-    "stage": "the section",
-    "position_bias": "lean toward the option shown first: +0.5 always first, -0.5 always second",
-    "mean_choice_mass": "mean probability the model put on the answer labels at all",
-    "low_mass_share": "share of prompts with little probability on the labels",
-    "refusal_rate": "share of answers that refused or answered off the labels",
-    "text_agreement": "share of a subsample where the top label by log-probability is the answer written in "
-                      "free text",
-}
+ROBUSTNESS_COLUMNS = {"stage": "the section", **ROBUSTNESS}
 
 
 def robustness_section(sections: list[Section]) -> Section:

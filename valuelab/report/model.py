@@ -57,8 +57,16 @@ def first_paragraph(text: str | None) -> str:
     return (text or "").strip().split("\n\n")[0].replace("\n", " ")
 
 
-ROBUSTNESS = ("position_bias", "mean_choice_mass", "low_mass_share", "refusal_rate", "text_agreement")
-"""Answer-quality numbers a stage may report (top-level in its details or under `robustness`)."""
+ROBUSTNESS = {
+    "position_bias": "lean toward the option shown first: +0.5 always first, -0.5 always second",
+    "mean_choice_mass": "mean probability the model put on the answer labels at all",
+    "low_mass_share": "share of prompts with little probability on the labels",
+    "refusal_rate": "share of answers that refused or answered off the labels",
+    "text_agreement": "share of a subsample where the top label by log-probability is the answer written in "
+                      "free text",
+}
+"""Answer-quality numbers a stage may report (top-level in its details or under `robustness`), and what each
+means."""
 
 
 @dataclass
