@@ -38,6 +38,8 @@ RANDOM_ANSWERS = 10
 """Answers per prompt of a random respondent to a single question (the reference K) in log-prob mode."""
 RANDOM_ROBUSTNESS_DRAWS = 50
 """Random respondents averaged for the baseline of each robustness number of a dilemma set or survey."""
+Z95 = 1.959963984540054
+"""The normal quantile of a central 95 % interval."""
 
 
 # ---------------------------------------------------------------- the measured number
@@ -113,6 +115,11 @@ def percentile_interval(values: Any, level: float = LEVEL, axis: int | None = 0)
     if np.ndim(lo) == 0:
         return float(lo), float(hi)
     return lo, hi
+
+
+def interval_se(lo: Any, hi: Any) -> Any:
+    """The standard error a central 95 % interval implies, read as a normal one: (hi − lo) / (2·1.96)."""
+    return (hi - lo) / (2 * Z95)
 
 
 def baseline_range(draws: Any, axis: int | None = 0) -> tuple[Any, Any, Any]:

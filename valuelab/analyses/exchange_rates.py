@@ -34,7 +34,7 @@ from valuelab.errors import InputError
 from valuelab.fit.utilities import elicit_utilities
 from valuelab.items.files import item_error
 from valuelab.prompts import DEFAULT_TEMPLATE, Template
-from valuelab.stats import N_BOOT, baseline_range, jsonable, percentile_interval
+from valuelab.stats import N_BOOT, baseline_range, interval_se, jsonable, percentile_interval
 from valuelab.store import StoredModel
 from valuelab.yamlfile import read_yaml
 
@@ -42,7 +42,6 @@ DATA = Path(str(files("valuelab") / "data" / "exchange_rates"))
 KINDS = {"people": ("one", "many"), "beings": ("one", "many"), "individual": ("object",)}
 MONEY = "money"
 HEADLINE = "largest_rate"
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -285,7 +284,7 @@ def _points(utilities: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
         raise InputError(f"utilities lack {len(missing)} outcome(s), e.g. {sorted(missing)[0]!r}", field="id")
     points = items.merge(utilities.drop(columns=["text", "category"], errors="ignore"), on="id")
     if {"mean_lo", "mean_hi"} <= set(points.columns):
-        points["se"] = (points["mean_hi"] - points["mean_lo"]) / (2 * Z95)
+        points["se"] = interval_se(points["mean_lo"], points["mean_hi"])
     else:
         points["se"] = 0.0
     return points

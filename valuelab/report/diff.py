@@ -42,13 +42,12 @@ from valuelab.report.compare import Audit, load_audit
 from valuelab.report.figures import PALETTE, new_figure, styled
 from valuelab.report.model import Report, Section
 from valuelab.report.output import write_report
-from valuelab.stats import LEVEL, Metric, jsonable, percentile_interval, write_json
+from valuelab.stats import LEVEL, Z95, Metric, interval_se, jsonable, percentile_interval, write_json
 
 DIFF_FORMAT = "valuelab-diff/1"
 FDR = 0.05
 """False discovery rate at which outcomes and categories are flagged."""
 N_BOOT = 1000
-Z = float(norm.ppf(0.5 + LEVEL / 2))
 MOVED_MOST = 12
 """Rows of the "what moved most" table."""
 
@@ -77,8 +76,8 @@ def _utilities_frame(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if "mean_sd" in frame.columns:
         se = pd.to_numeric(frame["mean_sd"], errors="coerce")
     elif {"mean_lo", "mean_hi"} <= set(frame.columns):
-        se = (pd.to_numeric(frame["mean_hi"], errors="coerce") - pd.to_numeric(frame["mean_lo"], errors="coerce")) \
-            / (2 * Z)
+        se = interval_se(pd.to_numeric(frame["mean_lo"], errors="coerce"),
+                         pd.to_numeric(frame["mean_hi"], errors="coerce"))
     else:
         raise InputError("no per-outcome interval (mean_sd, or mean_lo and mean_hi): run the utilities again with "
                          "this valuelab (`--bootstrap N` for `valuelab utilities`; audits bootstrap by default)",
@@ -120,10 +119,6 @@ def load_run(path: str | Path) -> Run:
 
 def _metrics(section: Mapping) -> dict[str, Metric]:
     return {m["name"]: Metric.from_dict(m) for m in section.get("metrics") or [] if m.get("name")}
-
-
-def _se(metric: Metric) -> float:
-    return (metric.hi - metric.lo) / (2 * Z)
 
 
 def _items(section: Mapping, shared: Sequence[str]) -> pd.DataFrame:
@@ -197,8 +192,8 @@ def metric_changes(before: Run, after: Run, *, n_boot: int = N_BOOT, seed: int =
                 method = "paired"
             else:
                 change = a.value - b.value
-                se = math.hypot(_se(a), _se(b))
-                lo, hi = change - Z * se, change + Z * se
+                se = math.hypot(interval_se(a.lo, a.hi), interval_se(b.lo, b.hi))
+                lo, hi = change - Z95 * se, change + Z95 * se
                 method = "independent"
             determined = all(math.isfinite(v) and abs(v) < 1e15 for v in (change, lo, hi))
             rows.append({"section": key, "title": b_sec.get("title", key), "analysis": analysis,
@@ -236,7 +231,7 @@ def _tests(shift: np.ndarray, se: np.ndarray) -> dict[str, np.ndarray]:
     finite = np.isfinite(p)
     if finite.any():
         q[finite] = multipletests(p[finite], alpha=FDR, method="fdr_bh")[1]
-    return {"ci_lo": shift - Z * se, "ci_hi": shift + Z * se, "z": z, "p": p, "q": q,
+    return {"ci_lo": shift - Z95 * se, "ci_hi": shift + Z95 * se, "z": z, "p": p, "q": q,
             "flagged": np.nan_to_num(q, nan=1.0) <= FDR}
 
 
@@ -294,7 +289,7 @@ class Diff:
         """The largest changes of every kind, flagged ones first, then by |change| / standard error."""
         rows = []
         for r in self.metrics.itertuples():
-            se = (r.ci_hi - r.ci_lo) / (2 * Z)
+            se = interval_se(r.ci_lo, r.ci_hi)
             rows.append({"kind": "measure", "what": f"{r.title}: {r.metric.replace('_', ' ')}", "change": r.change,
                          "ci_lo": r.ci_lo, "ci_hi": r.ci_hi, "flagged": r.distinguishable,
                          "strength": abs(r.change) / se if se > 0 else math.nan})
