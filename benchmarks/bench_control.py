@@ -7,6 +7,7 @@ both orders from a fresh store; "answer s" is the model time for those prompts a
 base model's. Build seconds: the steering folder's or the adapter's own record (LoRA counts its training steps).
 
     .venv/bin/python benchmarks/bench_control.py                       # embedded model, CPU
+    .venv/bin/python benchmarks/bench_control.py --assembly-seed 2 --objectives   # other held-out outcomes, no LoRA
     .venv/bin/python benchmarks/bench_control.py --model hf:ORG/NAME --device cuda --steps 40
 """
 
@@ -21,7 +22,7 @@ import torch
 from valuelab.control.evaluate import evaluate
 from valuelab.control.finetune import OBJECTIVES, finetune
 from valuelab.control.planted import TEMPLATE, planted_targets
-from valuelab.control.steer import steer
+from valuelab.control.steer import VECTORS, steer
 from valuelab.models import load_model
 from valuelab.store import Store, StoredModel
 
@@ -34,17 +35,26 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=6, help="LoRA on the top N layers (0: all)")
     parser.add_argument("--objectives", nargs="*", default=list(OBJECTIVES))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--assembly-seed", type=int, default=0, help="seed of the planted assembly (which "
+                        "outcomes are held out); 0 is the one the tests use")
     args = parser.parse_args()
-    targets = planted_targets()
+    targets = planted_targets(seed=args.assembly_seed)
     base = load_model(args.model, device=args.device)
     store = Store()
     with tempfile.TemporaryDirectory() as tmp:
         prompt = steer(None, targets, method="prompt", out=Path(tmp) / "prompt")
-        activation = steer(base, targets, out=Path(tmp) / "activation", template=TEMPLATE, seed=args.seed,
-                           device=args.device)
-        methods = {"prompt": StoredModel(base, store, system=prompt.system),
-                   "activation": load_model(activation.spec, device=args.device)}
-        build = {"base": 0.0, "prompt": prompt.build_seconds, "activation": activation.build_seconds}
+        methods = {"prompt": StoredModel(base, store, system=prompt.system)}
+        build = {"base": 0.0, "prompt": prompt.build_seconds}
+        chosen = {}
+        for vector in VECTORS:
+            name = "activation" if vector == "fitted" else f"activation-{vector}"
+            built = steer(base, targets, out=Path(tmp) / vector, vector=vector, template=TEMPLATE, seed=args.seed,
+                          device=args.device)
+            methods[name] = load_model(built.spec, device=args.device)
+            build[name] = built.build_seconds
+            chosen[name] = (f"layer {built.settings['layer']}, strength {built.settings['strength']:.3g}, "
+                            f"validation agreement {built.settings['validation_agreement']:.3f} (unsteered "
+                            f"{built.settings['validation_agreement_unsteered']:.3f})")
         for objective in args.objectives:
             tuned = finetune(base, targets, objective=objective, out=Path(tmp) / objective, steps=args.steps,
                              seed=args.seed, layers=args.layers or None, template=TEMPLATE)
@@ -55,8 +65,11 @@ def main() -> None:
     summary = result.summary().set_index("method")
     base_row = summary.loc["base"]
     print(f"model {args.model} on {args.device}, torch threads {torch.get_num_threads()}, "
-          f"{len(targets.train)} training pairs, {len(targets.heldout)} held-out pairs; activation steering chose "
-          f"layer {activation.settings['layer']}, strength {activation.settings['strength']:g}\n")
+          f"assembly seed {args.assembly_seed}, {len(targets.train)} training pairs, {len(targets.heldout)} held-out "
+          "pairs")
+    for name, text in chosen.items():
+        print(f"{name}: {text}")
+    print()
     print("| method | held-out agreement [95% interval] | gain | build s | answer s | overhead | perplexity "
           "| format compliance |")
     print("|---|---|---|---|---|---|---|---|")

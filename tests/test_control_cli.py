@@ -39,6 +39,14 @@ def test_assembly_finetune_evaluate_from_the_cli(tmp_path, capsys):
     log = json.loads((adapter / "finetune.json").read_text())
     assert log["objective"] == "sft" and log["steps"] == 3 and len(log["losses"]) == 3
 
+    steering = tmp_path / "steer"
+    assert main(["control", "steer", "smollm2", "--target", str(assembly), "--layers", "8", "--steps", "2",
+                 "--out", str(steering)]) == 0
+    assert f"load it as: smollm2+steer={steering}" in capsys.readouterr().out
+    settings = json.loads((steering / "steer.json").read_text())
+    assert (settings["vector"], settings["layers_tried"], settings["steps_tried"]) == ("fitted", [8], [0, 2])
+    assert set(pd.read_csv(steering / "selection.csv")["steps"]) == {0, 2}
+
     assert main(["control", "evaluate", "smollm2", f"smollm2+adapter={adapter}", "--target", str(assembly),
                  "--store", str(store), "--out", str(report)]) == 0
     results = json.loads((report / "results.json").read_text())

@@ -405,14 +405,17 @@ def cmd_control_steer(args: argparse.Namespace) -> int:
     from valuelab.control.steer import steer
 
     result = steer(args.model, args.target, method=args.method, out=args.out, system=system_prompt(args.system),
-                   layers=args.layers, strengths=args.strengths, seed=args.seed, device=args.device)
+                   vector=args.vector, layers=args.layers, strengths=args.strengths, steps=args.steps,
+                   seed=args.seed, device=args.device)
     if args.method == "prompt":
         print(f"wrote {args.out}/system.txt and steer.json in {result.build_seconds:.2f} s; use it with "
               f"--system @{args.out}\n\n{result.system}")
     else:
         info = result.to_dict()
-        print(f"{info['n_training_pairs']} training pairs; layer {info['layer']}, strength {info['strength']:.4g} "
-              f"({info['relative_strength']:g} of the activation norm) "
+        chosen = (f"{info['steps']} Adam steps" if args.vector == "fitted"
+                  else f"{info['relative_strength']:g} of the activation norm")
+        print(f"{info['n_training_pairs']} training pairs; {args.vector} vector at layer {info['layer']}, strength "
+              f"{info['strength']:.4g} ({chosen}) "
               f"(validation agreement {info['validation_agreement']:.3f}, unsteered "
               f"{info['validation_agreement_unsteered']:.3f}); built in {result.build_seconds:.1f} s; wrote "
               f"{args.out}/vectors.safetensors, steer.json, selection.csv\nload it as: {result.spec}")
@@ -554,10 +557,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["prompt", "activation"], default="activation")
     p.add_argument("--system", metavar="TEXT|@FILE", help="prompt steering: your own system prompt instead of one "
                    "written from the targets")
-    p.add_argument("--layers", type=int, nargs="+", help="activation: decoder layers to try (default: at 25, 35 "
-                   "and 45 %% of the depth)")
-    p.add_argument("--strengths", type=float, nargs="+", help="activation: strengths to try, as shares of the "
-                   "layer's activation norm (default 0 0.1 0.2 0.4)")
+    p.add_argument("--vector", choices=["fitted", "mean-difference"], default="fitted",
+                   help="activation: fit the vector to the training pairs' majority labels (default), or take "
+                   "the mean activation difference between preferred and rejected answers")
+    p.add_argument("--layers", type=int, nargs="+", help="activation: decoder layers to try (default: at 25, 40 "
+                   "and 55 %% of the depth)")
+    p.add_argument("--steps", type=int, nargs="+", help="fitted vector: numbers of Adam steps to try (default "
+                   "10 20 40)")
+    p.add_argument("--strengths", type=float, nargs="+", help="mean-difference vector: strengths to try, as "
+                   "shares of the layer's activation norm (default 0.1 0.2 0.4)")
     p.add_argument("--out", type=Path, required=True, help="steering folder to write")
     p.add_argument("--device", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,7 +119,9 @@ def perplexity(model: StoredModel, paragraphs: list[str] | None = None) -> tuple
     for paragraph in paragraphs:
         ids = backend.tokenizer(head + paragraph, add_special_tokens=False).input_ids
         tokens = torch.tensor([ids], device=backend.device)
-        logits = backend.model(input_ids=tokens).logits[0, :-1].float()
+        steered = getattr(backend, "steered_from", lambda _: nullcontext())  # the reply as generated under steering
+        with steered(len(head_ids) - 1):
+            logits = backend.model(input_ids=tokens).logits[0, :-1].float()
         logp = torch.log_softmax(logits, dim=-1).gather(1, tokens[0, 1:, None])[:, 0]
         scored = logp[len(head_ids) - 1:]
         total -= float(scored.sum())

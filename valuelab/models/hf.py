@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -189,6 +190,11 @@ class HFBackend(Backend):
         self.name += "+steer"
         self.revision += steering.tag()
 
+    def steered_from(self, position: int):
+        """A context in which steering (if any) acts at every position from `position` on, for scoring a reply
+        in one pass as it would be steered token by token when generated."""
+        return self._steer_hook.from_position(position) if self._steer_hook is not None else nullcontext()
+
     def unsteer(self) -> None:
         """Remove the steering hook: the model answers as before it was steered."""
         if self._steer_hook is not None:
@@ -264,7 +270,9 @@ class HFBackend(Backend):
         """
         from transformers.cache_utils import DynamicCache, DynamicLayer
 
-        output = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1)
+        with self._steer_hook.paused() if self._steer_hook is not None else nullcontext():  # no answer position
+            output = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True,
+                                logits_to_keep=1)
         self.stats["computed_tokens"] += len(prefix)
         keyword, past = returned_cache(output)
         if not isinstance(past, DynamicCache) or any(type(layer) is not DynamicLayer for layer in past.layers):

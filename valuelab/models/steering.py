@@ -4,16 +4,23 @@ A steering folder (written by `valuelab control steer --method activation`) hold
 vector per decoder layer (tensor "vectors", shape layers × hidden size), and `steer.json` with the model it was
 computed on, its hidden size and layer count, the chosen layer and strength, and the vectors' hash. Loading it
 (`hf:BASE+steer=DIR`, `smollm2+steer=DIR`) registers a forward hook on that decoder layer which adds
-strength · vector to the hidden states it returns, at every position; removing the hook leaves the model as it
-was. The backend's revision names the hash, layer and strength, so steered answers never mix with others in
-the store. This is contrastive activation addition (Rimsky et al. 2024, "Steering Llama 2 via Contrastive
-Activation Addition"; Turner et al. 2023): the vector is a difference of mean residual-stream activations.
+strength · vector to the hidden state it returns at the answer position: the last position of each forward
+pass, that is the prompt's last token and every generated token after it (rows are left-padded, so the last
+column is every row's last real token). This is where contrastive activation addition steers (Rimsky et al.
+2024, "Steering Llama 2 via Contrastive Activation Addition", adds the vector at every position after the
+user's prompt); the prompt's own tokens, the options among them, are read unchanged. A forward pass over a
+shared prompt prefix (the backend's prefix cache) is not an answer position, so the backend pauses the hook
+for it. Removing the hook leaves the model as it was. The backend's revision names the hash, layer and
+strength, so steered answers never mix with others in the store. The vector is a difference of mean
+residual-stream activations (Rimsky et al. 2024; Turner et al. 2023).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,21 +128,51 @@ def read_steering(directory: str | Path, strength: float | None = None) -> Steer
     return steering
 
 
-def add_hook(model, layer: int, vector: torch.Tensor, strength: float):
-    """Register the hook that adds strength · vector to decoder layer `layer`'s output; returns its handle
-    (`handle.remove()` takes it off)."""
+class SteeringHook:
+    """A forward hook on one decoder layer that adds `shift` to the last position's output; `remove()` takes it
+    off, `paused()` turns it off for the forward passes inside (a shared prefix is no answer position), and
+    `from_position(k)` steers every position from k on inside (a reply read in one pass, teacher-forced, is
+    steered where generating it would have been)."""
+
+    def __init__(self, block: torch.nn.Module, shift: torch.Tensor):
+        self.shift, self.active, self.start = shift, True, -1
+        self.handle = block.register_forward_hook(self)
+
+    def __call__(self, _module, _inputs, output):
+        if not self.active:
+            return output
+        hidden = output[0] if isinstance(output, tuple) else output
+        hidden = torch.cat([hidden[:, :self.start], hidden[:, self.start:] + self.shift], dim=1)
+        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        self.active = False
+        try:
+            yield
+        finally:
+            self.active = True
+
+    @contextmanager
+    def from_position(self, start: int) -> Iterator[None]:
+        self.start = start
+        try:
+            yield
+        finally:
+            self.start = -1
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
+def add_hook(model, layer: int, vector: torch.Tensor, strength: float | torch.Tensor = 1.0) -> SteeringHook:
+    """Add strength · vector to decoder layer `layer`'s output at the last position from now on (a vector that
+    requires grad stays in the graph, for fitting it)."""
     block = decoder_layers(model)[layer]
     parameter = next(model.parameters())
-    shift = (strength * vector.to(torch.float32)).to(device=parameter.device, dtype=parameter.dtype)
-
-    def hook(_module, _inputs, output):
-        if isinstance(output, tuple):
-            return (output[0] + shift, *output[1:])
-        return output + shift
-
-    return block.register_forward_hook(hook)
+    return SteeringHook(block, (strength * vector.to(torch.float32)).to(device=parameter.device, dtype=parameter.dtype))
 
 
-def attach(model, steering: Steering):
-    """Steer `model` in place with `steering`; returns the hook handle."""
+def attach(model, steering: Steering) -> SteeringHook:
+    """Steer `model` in place with `steering`; returns the hook."""
     return add_hook(model, steering.layer, steering.vectors[steering.layer], steering.strength)
