@@ -1,7 +1,8 @@
 """Activation steering of a transformers model: add strength · vector to one decoder layer's output.
 
 A steering folder (written by `valuelab control steer --method activation`) holds `vectors.safetensors`, one
-vector per decoder layer (tensor "vectors", shape layers × hidden size), and `steer.json` with the model it was
+vector per decoder layer (tensor "vectors", shape layers × hidden size; a fitted vector is a unit vector in its
+own layer's row, the others zero, and its norm is the strength), and `steer.json` with the model it was
 computed on, its hidden size and layer count, the chosen layer and strength, and the vectors' hash. Loading it
 (`hf:BASE+steer=DIR`, `smollm2+steer=DIR`) registers a forward hook on that decoder layer which adds
 strength · vector to the hidden state it returns at the answer position: the last position of each forward
@@ -12,7 +13,8 @@ user's prompt); the prompt's own tokens, the options among them, are read unchan
 shared prompt prefix (the backend's prefix cache) is not an answer position, so the backend pauses the hook
 for it. Removing the hook leaves the model as it was. The backend's revision names the hash, layer and
 strength, so steered answers never mix with others in the store. The vector is a difference of mean
-residual-stream activations (Rimsky et al. 2024; Turner et al. 2023).
+residual-stream activations (Rimsky et al. 2024; Turner et al. 2023) or fitted to the training answers
+(`valuelab.control.steer`).
 """
 
 from __future__ import annotations
