@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 
+import pandas as pd
 import pytest
 import torch
 
@@ -21,7 +22,7 @@ from valuelab.errors import InputError, ModelSpecError
 from valuelab.models import parse_spec
 from valuelab.models.base import ChoiceRequest
 from valuelab.models.hf import HFBackend
-from valuelab.models.steering import Steering
+from valuelab.models.steering import Steering, read_steering
 from valuelab.store import Store, StoredModel, request_key
 
 REQUESTS = [ChoiceRequest(TEMPLATE.render(a, b), (a, b)) for a, b in zip(ANIMALS[:3], MONEY[:3], strict=True)]
@@ -126,6 +127,26 @@ def test_the_fast_answer_position_scoring_matches_the_steered_backend(tiny, targ
         after = answers.label_logps(1, fitted[5]).gather(1, answers.majority[:, None]).mean()
     assert set(fitted) == {1, 5} and float(after) > float(before)
     assert all(p.requires_grad for p in model.model.parameters())  # the model's own weights are untouched
+
+
+@pytest.mark.parametrize("vector, setting, tried", [("fitted", "steps", [0, 1, 3]),
+                                                    ("mean-difference", "relative_strength", [0.0, 0.5])])
+def test_steer_writes_a_folder_chosen_by_cross_validation(tiny, targets, tmp_path, vector, setting, tried):
+    options = {"steps": [1, 3]} if vector == "fitted" else {"strengths": [0.5]}
+    built = steer(backend(tiny), targets, vector=vector, layers=[0, 1], out=tmp_path / vector, template=TEMPLATE,
+                  **options)
+    selection = pd.read_csv(tmp_path / vector / "selection.csv")
+    assert sorted(map(tuple, selection[["layer", setting]].to_numpy().tolist())) == sorted(
+        (float(layer), float(k)) for layer in (0, 1) for k in tried)
+    assert selection["n_validation_pairs"].eq(selection["n_validation_pairs"].iloc[0]).all()
+    settings = json.loads((tmp_path / vector / "steer.json").read_text())
+    assert settings["vector"] == vector and settings[f"{setting}_tried"] == tried and settings["layer"] in (0, 1)
+    steering = read_steering(tmp_path / vector)
+    if vector == "fitted":  # a unit vector in its own layer, its norm the strength
+        others = [k for k in range(2) if k != steering.layer]
+        assert float(steering.vectors[others].abs().max()) == 0
+        assert float(steering.vectors[steering.layer].norm()) == pytest.approx(1.0 if steering.strength else 0.0)
+    assert backend(tiny, steer=str(built.directory)).steering.digest == built.settings["hash"]
 
 
 def test_the_store_key_names_the_vectors_and_the_strength(tiny, tmp_path):
@@ -239,7 +260,6 @@ def test_activation_steering_clears_the_base_models_interval(methods):
 @pytest.mark.slow
 def test_strength_zero_and_removed_hooks_leave_smollm2_as_a_fresh_load(smollm2, methods):
     from valuelab.models import load_model
-    from valuelab.models.steering import read_steering
 
     built, _ = methods
     fresh = logps(load_model("smollm2"))

@@ -351,8 +351,9 @@ def validation_table(scores: dict[tuple, list[tuple[np.ndarray, np.ndarray, np.n
     return table
 
 
-def select(answers: AnswerPosition, activations: PairActivations, targets: Targets, layers: list[int],
-           strengths: list[float], seed: int, n_folds: int = N_FOLDS) -> pd.DataFrame:
+def select_mean_difference(answers: AnswerPosition, activations: PairActivations, targets: Targets,
+                           layers: list[int], strengths: list[float], seed: int,
+                           n_folds: int = N_FOLDS) -> pd.DataFrame:
     """Mean-difference vectors: validation numbers for every layer × relative strength by cross-validation over
     the training outcomes (in each fold the vectors are computed without the fold's outcomes and scored on the
     pairs involving them)."""
@@ -370,16 +371,16 @@ def select(answers: AnswerPosition, activations: PairActivations, targets: Targe
     return validation_table(scores, "relative_strength", activations.norms)
 
 
-def select_fitted(answers: AnswerPosition, activations: PairActivations, targets: Targets, layers: list[int],
-                  steps: list[int], seed: int, n_folds: int = N_FOLDS) -> pd.DataFrame:
+def select_fitted(backend: HFBackend, activations: PairActivations, targets: Targets, template: Template,
+                  layers: list[int], steps: list[int], seed: int, n_folds: int = N_FOLDS) -> pd.DataFrame:
     """Fitted vectors: validation numbers for every layer × number of Adam steps (0: unsteered) by
     cross-validation over the training outcomes (in each fold the vector is fitted without the fold's outcomes
     and scored on the pairs involving them)."""
     pairs = activations.pairs
     scores: dict[tuple, list] = {}
     for inside in validation_folds(pairs, targets, n_folds, seed):
-        fitting = AnswerPosition(answers.backend, pairs[inside], answers.template)
-        validation = AnswerPosition(answers.backend, pairs[~inside], answers.template)
+        fitting = AnswerPosition(backend, pairs[inside], template)
+        validation = AnswerPosition(backend, pairs[~inside], template)
         share = pairs.loc[~inside, "share_a"].to_numpy()
         unsteered = (*validation.probabilities(), share)
         for layer in layers:
@@ -444,11 +445,11 @@ def steer(model: str | Backend | None, target: str | Path | Targets, *, method: 
     if vector == "fitted":
         tried = sorted({0, *(steps if steps is not None else FIT_STEPS)})  # 0: the unsteered model
         setting = "steps"
-        selection = select_fitted(answers, activations, targets, layers, tried, seed)
+        selection = select_fitted(backend, activations, targets, template, layers, tried, seed)
     else:
         tried = sorted({0.0, *(strengths if strengths is not None else STRENGTHS)})
         setting = "relative_strength"
-        selection = select(answers, activations, targets, layers, tried, seed)
+        selection = select_mean_difference(answers, activations, targets, layers, tried, seed)
     ranked = selection[selection["eligible"]].sort_values(
         ["validation_agreement", "validation_p_majority", setting], ascending=[False, False, True])
     best = ranked.iloc[0]
