@@ -155,7 +155,7 @@ def test_the_store_key_names_the_vectors_and_the_strength(tiny, tmp_path):
               backend(tiny, steer=str(other))]
     identities = [m.identity() for m in models]
     assert len({json.dumps(i, sort_keys=True) for i in identities}) == 4
-    assert "+steer:sha256:" in identities[1]["revision"] and "x3" in identities[1]["revision"]
+    assert "+steer:sha256:" in identities[1]["revision"] and identities[1]["revision"].endswith("x3@answer")
     prompt = models[0].render(REQUESTS[0])
     keys = {request_key(i, "choice", prompt, {"mode": "logprob"}, 0) for i in identities}
     assert len(keys) == 4

@@ -69,8 +69,9 @@ class Steering:
         return vectors_digest(self.vectors, self.layer)
 
     def tag(self) -> str:
-        """The revision suffix: vectors' hash, layer and strength."""
-        return f"+steer:{self.digest}:L{self.layer}x{self.strength:g}"
+        """The revision suffix: vectors' hash, layer, strength and where it acts ("@answer" keeps these answers
+        apart from any a store holds from when the hook steered every position)."""
+        return f"+steer:{self.digest}:L{self.layer}x{self.strength:g}@answer"
 
     def check(self, model, name: str, where: str) -> None:
         """A clear error when the vectors were computed on a model of another shape."""
