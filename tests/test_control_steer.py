@@ -213,7 +213,7 @@ def test_a_malformed_principles_file_names_file_and_line(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def methods(smollm2, targets, tmp_path_factory):
-    """Base, prompt-steered and activation-steered SmolLM2 on the planted assembly's held-out pairs (about two
+    """Base, prompt-steered and activation-steered SmolLM2 on the planted assembly's held-out pairs (about four
     minutes on two CPU cores); the steering built from the training pairs only."""
     folder = tmp_path_factory.mktemp("steer")
     before = [r.logps for r in smollm2.choice_probs(REQUESTS)]
