@@ -115,11 +115,11 @@ def perplexity(model: StoredModel, paragraphs: list[str] | None = None) -> tuple
     paragraphs = paragraphs or heldout_text()
     head = backend.render(ChoiceRequest(PERPLEXITY_REQUEST, system=model.system))
     head_ids = backend.tokenizer(head, add_special_tokens=False).input_ids
+    steered = getattr(backend, "steered_from", lambda _: nullcontext())  # the reply as generated under steering
     total, count = 0.0, 0
     for paragraph in paragraphs:
         ids = backend.tokenizer(head + paragraph, add_special_tokens=False).input_ids
         tokens = torch.tensor([ids], device=backend.device)
-        steered = getattr(backend, "steered_from", lambda _: nullcontext())  # the reply as generated under steering
         with steered(len(head_ids) - 1):
             logits = backend.model(input_ids=tokens).logits[0, :-1].float()
         logp = torch.log_softmax(logits, dim=-1).gather(1, tokens[0, 1:, None])[:, 0]

@@ -46,7 +46,7 @@ from valuelab.control.targets import Targets, load_targets
 from valuelab.errors import InputError
 from valuelab.models import LOW_MASS
 from valuelab.models.base import Backend, ChoiceRequest
-from valuelab.models.hf import HFBackend, returned_cache
+from valuelab.models.hf import HFBackend, plain_cache, returned_cache
 from valuelab.models.steering import SETTINGS_FILE, Steering, add_hook, decoder_layers
 from valuelab.prompts import Template, get_template
 from valuelab.stats import write_json
@@ -123,10 +123,10 @@ def steering_prompt(targets: Targets, n: int = 3) -> str:
     return " ".join(lines)
 
 
-def both_orders(backend: HFBackend, pairs: pd.DataFrame, template: Template) -> list[tuple[str, bool]]:
-    """Every pair rendered in both orders, (a, b) at 2k and (b, a) at 2k + 1, each with whether its first option
-    is the assembly majority's."""
-    return [(backend.render(ChoiceRequest(template.render(first, second), (first, second))), first_wins)
+def both_orders(pairs: pd.DataFrame, template: Template) -> list[tuple[ChoiceRequest, bool]]:
+    """Every pair's question in both orders, (a, b) at 2k and (b, a) at 2k + 1, each with whether its first
+    option is the assembly majority's."""
+    return [(ChoiceRequest(template.render(first, second), (first, second)), first_wins)
             for row in pairs.itertuples()
             for first, second, first_wins in ((row.text_a, row.text_b, row.majority == "a"),
                                               (row.text_b, row.text_a, row.majority == "b"))]
@@ -136,7 +136,8 @@ def contrast_texts(backend: HFBackend, pairs: pd.DataFrame, template: Template) 
     """(preferred, rejected): both orders of every pair, each ending in the preferred or the rejected option's
     label; pair k is at 2k and 2k + 1. Pairs without a majority are the caller's to leave out."""
     preferred, rejected = [], []
-    for rendered, first_wins in both_orders(backend, pairs, template):
+    for request, first_wins in both_orders(pairs, template):
+        rendered = backend.render(request)
         a, b = (backend.tokenizer.decode([ids[0]]) for ids in backend.label_ids(rendered))
         preferred.append(rendered + (a if first_wins else b))
         rejected.append(rendered + (b if first_wins else a))
@@ -192,11 +193,6 @@ def pair_activations(backend: HFBackend, pairs: pd.DataFrame, template: Template
     return PairActivations(decided, difference, norms)
 
 
-def steering_vectors(backend: HFBackend, pairs: pd.DataFrame, template: Template) -> torch.Tensor:
-    """(layers, hidden): mean activation with the preferred answer minus with the rejected one."""
-    return pair_activations(backend, pairs, template).vectors()
-
-
 class AnswerPosition:
     """The training pairs' answers under any vector added at the answer position, fast (and differentiable).
 
@@ -208,12 +204,11 @@ class AnswerPosition:
     """
 
     def __init__(self, backend: HFBackend, pairs: pd.DataFrame, template: Template):
-        from transformers.cache_utils import DynamicCache, DynamicLayer
-
-        self.backend, self.pairs, self.template = backend, pairs, template
-        rendered = both_orders(backend, pairs, template)
-        texts = [text for text, _ in rendered]
-        self.majority = torch.tensor([0 if first_wins else 1 for _, first_wins in rendered])
+        self.backend = backend
+        ordered = both_orders(pairs, template)
+        self.requests = [request for request, _ in ordered]
+        texts = [backend.render(request) for request in self.requests]
+        self.majority = torch.tensor([0 if first_wins else 1 for _, first_wins in ordered])
         """Per prompt, the label the assembly's majority chose (0: A, 1: B)."""
         self.label_ids = backend.label_ids(texts[0])
         self.batches: list[tuple[dict, str, object]] | None = []
@@ -224,8 +219,7 @@ class AnswerPosition:
                 output = backend.model(**{k: v[:, :-1] for k, v in inputs.items()}, use_cache=True,
                                        logits_to_keep=1)
                 keyword, cache = returned_cache(output)
-                if not isinstance(cache, DynamicCache) or any(type(layer) is not DynamicLayer
-                                                              for layer in cache.layers):
+                if not plain_cache(cache):
                     self.batches = None
                     break
                 self.batches.append((inputs, keyword, cache))
@@ -260,10 +254,7 @@ class AnswerPosition:
         if self.batches is None:
             hook = add_hook(self.backend.model, layer, shift) if shift is not None else None
             try:
-                results = self.backend.choice_probs([
-                    ChoiceRequest(self.template.render(first, second), (first, second))
-                    for row in self.pairs.itertuples()
-                    for first, second in ((row.text_a, row.text_b), (row.text_b, row.text_a))])
+                results = self.backend.choice_probs(self.requests)
             finally:
                 if hook is not None:
                     hook.remove()

@@ -135,6 +135,14 @@ def returned_cache(output) -> tuple[str, object]:
     return "past_key_values", None
 
 
+def plain_cache(cache) -> bool:
+    """Whether a key/value cache is plain full attention in every layer: the only kind that can be shared
+    by padded suffixes or cut back to a prefix (a sliding window would shift, a recurrent state be corrupted)."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    return isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
 class HFBackend(Backend):
     """A causal LM from transformers, loaded from the hub cache, a folder, or a GGUF file."""
 
@@ -265,17 +273,15 @@ class HFBackend(Backend):
     def _prefix_cache(self, prefix: list[int]):
         """The key/value cache of one shared prefix (batch 1), or None for caches that cannot be shared this way.
 
-        Only plain full-attention layers qualify: the suffix batches put padding between prefix and suffix,
-        which would shift a sliding window or corrupt a recurrent state.
+        Only plain full-attention layers qualify (`plain_cache`): the suffix batches put padding between prefix
+        and suffix.
         """
-        from transformers.cache_utils import DynamicCache, DynamicLayer
-
         with self._steer_hook.paused() if self._steer_hook is not None else nullcontext():  # no answer position
             output = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True,
                                 logits_to_keep=1)
         self.stats["computed_tokens"] += len(prefix)
         keyword, past = returned_cache(output)
-        if not isinstance(past, DynamicCache) or any(type(layer) is not DynamicLayer for layer in past.layers):
+        if not plain_cache(past):
             self.prefix_cache = False
             return None
         self._cache_keyword = keyword
